@@ -1,0 +1,37 @@
+# Tidal: make run (demo, no cluster) and make test (the whole suite).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DEMO_CSV := .tidal/demo-history.csv
+STORE := .tidal/history.db
+
+.PHONY: run test lint setup bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	mkdir -p .tidal
+	$(BIN)/tidal-recommender demo --output $(DEMO_CSV) --days 8 --seed 42
+	$(BIN)/tidal-recommender ingest $(DEMO_CSV) --store $(STORE)
+	$(BIN)/tidal-recommender recommend --store $(STORE) --policy examples/demo-vpas.yaml --gpu-model A100-80GB
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/recommender_bench.py
+
+clean:
+	rm -rf $(VENV) .tidal

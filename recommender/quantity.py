@@ -1,0 +1,167 @@
+"""Kubernetes resource quantities: parsing, rounding and canonical formatting.
+
+The one place in Tidal that knows how ``250m``, ``1.5``, ``512Mi`` or ``1e9`` map to numbers.
+Values are handled in base units: cores for CPU, bytes for memory, devices for GPUs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+CPU = "cpu"
+MEMORY = "memory"
+GPU = "nvidia.com/gpu"
+MIG_PREFIX = "nvidia.com/mig-"
+GPU_SHARED = "nvidia.com/gpu.shared"
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal("1e3"),
+    "M": Decimal("1e6"),
+    "G": Decimal("1e9"),
+    "T": Decimal("1e12"),
+    "P": Decimal("1e15"),
+    "E": Decimal("1e18"),
+}
+_QUANTITY = re.compile(
+    r"^\s*(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?:(?P<exp>[eE][+-]?\d+)|(?P<suffix>[KMGTPE]i|[numkMGTPE])?)\s*$"
+)
+
+
+class QuantityError(ValueError):
+    """A string that is not a Kubernetes quantity."""
+
+
+def parse_decimal(value: str | int | float | Decimal) -> Decimal:
+    """Parse a quantity exactly, e.g. ``"512Mi"`` -> ``Decimal(536870912)``."""
+    if isinstance(value, bool):
+        raise QuantityError(f"not a quantity: {value!r}")
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise QuantityError(f"not a finite quantity: {value!r}")
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    match = _QUANTITY.match(str(value))
+    if not match:
+        raise QuantityError(f"not a Kubernetes quantity: {value!r}")
+    try:
+        number = Decimal(match["num"])
+    except InvalidOperation as exc:  # pragma: no cover - the regex admits only valid numbers
+        raise QuantityError(f"not a Kubernetes quantity: {value!r}") from exc
+    if match["exp"]:
+        return number * Decimal(10) ** int(match["exp"][1:])
+    suffix = match["suffix"] or ""
+    return number * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
+
+
+def parse_quantity(value: str | int | float | Decimal) -> float:
+    """Parse a quantity into a float in base units (cores, bytes, devices)."""
+    return float(parse_decimal(value))
+
+
+def is_gpu_resource(resource: str) -> bool:
+    """True for extended GPU resources, which take whole numbers only."""
+    return resource in (GPU, GPU_SHARED) or resource.startswith(MIG_PREFIX)
+
+
+def round_up(value: float, step: float) -> float:
+    """Round ``value`` up to a whole multiple of ``step`` (robust to float noise)."""
+    if step <= 0 or not math.isfinite(value):
+        return value
+    units = value / step
+    nearest = round(units)
+    return (nearest if abs(units - nearest) < 1e-9 else math.ceil(units)) * step
+
+
+def to_millicores(cores: float, step_millicores: int = 1) -> int:
+    """CPU cores -> whole millicores, rounded up to ``step_millicores``."""
+    return int(round_up(cores * 1000.0, step_millicores))
+
+
+def to_bytes(value: float, step_bytes: int = 1) -> int:
+    """Bytes -> whole bytes, rounded up to ``step_bytes``."""
+    return int(round_up(value, step_bytes))
+
+
+def _exact_suffix(number: int, table: dict[str, int]) -> str | None:
+    for suffix, factor in sorted(table.items(), key=lambda kv: -kv[1]):
+        if number % factor == 0:
+            return f"{number // factor}{suffix}"
+    return None
+
+
+def format_cpu(cores: float, step_millicores: int = 1) -> str:
+    """Canonical CPU quantity: ``"250m"``, ``"2"``, ``"1500m"``."""
+    millis = to_millicores(cores, step_millicores)
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def format_bytes(value: float, step_bytes: int = 1) -> str:
+    """Canonical byte quantity: binary suffix when exact (``"256Mi"``), else decimal or plain."""
+    number = to_bytes(value, step_bytes)
+    if number == 0:
+        return "0"
+    binary = _exact_suffix(number, {k: v for k, v in _BINARY.items()})
+    if binary:
+        return binary
+    decimal = _exact_suffix(number, {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12})
+    return decimal or str(number)
+
+
+def format_quantity(resource: str, value: float, rounding: Rounding | None = None) -> str:
+    """Format a base-unit value for ``resource`` the way the Kubernetes API would store it."""
+    rounding = rounding or Rounding()
+    if resource == CPU:
+        return format_cpu(value, rounding.cpu_millicores)
+    if is_gpu_resource(resource):
+        return str(math.ceil(round_up(value, 1)))
+    return format_bytes(value, rounding.memory_bytes)
+
+
+def human(resource: str, value: float | None) -> str:
+    """Short human form for tables: ``"250m"``, ``"1.5"``, ``"512Mi"``, ``"1.2Gi"``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "?"
+    if math.isinf(value):
+        return "inf"
+    if resource == CPU:
+        if value < 1:
+            return f"{math.ceil(value * 1000 - 1e-9)}m"
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    if is_gpu_resource(resource) or resource == "gpu":
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    for suffix, factor in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if value >= factor:
+            scaled = value / factor
+            text = f"{scaled:.0f}" if scaled >= 100 or suffix == "Ki" else f"{scaled:.1f}"
+            return text.rstrip("0").rstrip(".") + suffix if "." in text else text + suffix
+    return f"{value:.0f}"
+
+
+class Rounding:
+    """How recommendations are rounded up: CPU to millicores, memory to bytes."""
+
+    __slots__ = ("cpu_millicores", "memory_bytes")
+
+    def __init__(self, cpu_millicores: int = 1, memory_bytes: int = 1) -> None:
+        if cpu_millicores < 1 or memory_bytes < 1:
+            raise ValueError("rounding steps must be at least 1")
+        self.cpu_millicores = cpu_millicores
+        self.memory_bytes = memory_bytes
+
+    def apply(self, resource: str, value: float) -> float:
+        """Round ``value`` up for ``resource`` and return it in base units."""
+        if not math.isfinite(value):
+            return value
+        if resource == CPU:
+            return to_millicores(value, self.cpu_millicores) / 1000.0
+        if is_gpu_resource(resource):
+            return float(math.ceil(round_up(value, 1)))
+        return float(to_bytes(value, self.memory_bytes))

@@ -1,0 +1,200 @@
+"""The VerticalPodAutoscaler API (autoscaling.k8s.io/v1) as Tidal reads it.
+
+Parsing of VPA objects into typed values, and the spec validation shared by the validating
+webhook and the recommender's ``ConfigUnsupported`` condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from recommender.quantity import CPU, MEMORY, QuantityError, is_gpu_resource, parse_decimal
+
+GROUP = "autoscaling.k8s.io"
+VERSION = "v1"
+KIND = "VerticalPodAutoscaler"
+PLURAL = "verticalpodautoscalers"
+CHECKPOINT_KIND = "VerticalPodAutoscalerCheckpoint"
+CHECKPOINT_PLURAL = "verticalpodautoscalercheckpoints"
+
+UPDATE_MODES = ("Off", "Initial", "Recreate", "InPlaceOrRecreate", "InPlace", "Auto")
+ACTIVE_UPDATE_MODES = frozenset(UPDATE_MODES) - {"Off"}
+CONTAINER_MODES = ("Auto", "Off")
+CONTROLLED_VALUES = ("RequestsAndLimits", "RequestsOnly")
+DEFAULT_CONTROLLED_RESOURCES = (CPU, MEMORY)
+DEFAULT_UPDATE_MODE = "Recreate"  # upstream's default (Auto is its deprecated alias)
+
+
+@dataclass(frozen=True)
+class TargetRef:
+    """``spec.targetRef``: the workload a VPA controls."""
+
+    kind: str
+    name: str
+    api_version: str = ""
+
+    @property
+    def workload(self) -> str:
+        """``Kind/name``, the workload form of the history CSV."""
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ContainerPolicy:
+    """One entry of ``spec.resourcePolicy.containerPolicies``."""
+
+    container_name: str = "*"
+    mode: str = "Auto"
+    min_allowed: Mapping[str, float] = field(default_factory=dict)
+    max_allowed: Mapping[str, float] = field(default_factory=dict)
+    controlled_resources: tuple[str, ...] = DEFAULT_CONTROLLED_RESOURCES
+    controlled_values: str = "RequestsAndLimits"
+
+
+@dataclass(frozen=True)
+class Vpa:
+    """A VerticalPodAutoscaler, reduced to what the recommender and webhook use."""
+
+    namespace: str
+    name: str
+    target_ref: TargetRef | None
+    update_mode: str = DEFAULT_UPDATE_MODE
+    container_policies: tuple[ContainerPolicy, ...] = ()
+    recommenders: tuple[str, ...] = ()
+    creation_timestamp: str = ""
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def policy_for(self, container: str) -> ContainerPolicy | None:
+        """The container's policy by exact name, else the ``*`` policy, else None."""
+        return container_policy(self.container_policies, container)
+
+    def served_by(self, recommender_name: str) -> bool:
+        """Upstream semantics: ``default`` also serves VPAs that name no recommender."""
+        if not self.recommenders:
+            return recommender_name == "default"
+        return recommender_name in self.recommenders
+
+
+def container_policy(
+    policies: Iterable[ContainerPolicy], container: str
+) -> ContainerPolicy | None:
+    """Pick the policy for ``container``: exact name wins over ``*``."""
+    fallback = None
+    for policy in policies:
+        if policy.container_name == container:
+            return policy
+        if policy.container_name == "*":
+            fallback = policy
+    return fallback
+
+
+def _resources(raw: Mapping[str, Any] | None) -> dict[str, float]:
+    return {name: float(parse_decimal(value)) for name, value in (raw or {}).items()}
+
+
+def parse_container_policy(raw: Mapping[str, Any]) -> ContainerPolicy:
+    """Parse one container policy (quantities must already be valid)."""
+    controlled = raw.get("controlledResources")
+    return ContainerPolicy(
+        container_name=raw.get("containerName") or "*",
+        mode=raw.get("mode") or "Auto",
+        min_allowed=_resources(raw.get("minAllowed")),
+        max_allowed=_resources(raw.get("maxAllowed")),
+        controlled_resources=tuple(controlled) if controlled else DEFAULT_CONTROLLED_RESOURCES,
+        controlled_values=raw.get("controlledValues") or "RequestsAndLimits",
+    )
+
+
+def parse_vpa(obj: Mapping[str, Any]) -> Vpa:
+    """Parse a VPA object (a dict as the API serves it). Raises ValueError when invalid."""
+    errors = validate_vpa(obj)
+    if errors:
+        raise ValueError("; ".join(errors))
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    ref = spec.get("targetRef")
+    policies = (spec.get("resourcePolicy") or {}).get("containerPolicies") or []
+    return Vpa(
+        namespace=meta.get("namespace") or "default",
+        name=meta.get("name", ""),
+        target_ref=TargetRef(ref["kind"], ref["name"], ref.get("apiVersion", "")) if ref else None,
+        update_mode=(spec.get("updatePolicy") or {}).get("updateMode") or DEFAULT_UPDATE_MODE,
+        container_policies=tuple(parse_container_policy(p) for p in policies),
+        recommenders=tuple(r.get("name", "") for r in spec.get("recommenders") or []),
+        creation_timestamp=str(meta.get("creationTimestamp") or ""),
+        raw=obj,
+    )
+
+
+def _check_quantities(path: str, raw: Any, errors: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if raw is None:
+        return values
+    if not isinstance(raw, Mapping):
+        errors.append(f"{path}: must be a map of resource name to quantity")
+        return values
+    for name, value in raw.items():
+        try:
+            values[name] = parse_decimal(value)
+        except QuantityError:
+            errors.append(f"{path}.{name}: {value!r} is not a valid quantity (e.g. 250m, 512Mi)")
+            continue
+        if values[name] < 0:
+            errors.append(f"{path}.{name}: must not be negative")
+        elif is_gpu_resource(name) and values[name] != values[name].to_integral_value():
+            errors.append(f"{path}.{name}: {value} must be a whole number of devices")
+    return values
+
+
+def _enum(path: str, value: Any, allowed: tuple[str, ...], errors: list[str]) -> None:
+    if value is not None and value not in allowed:
+        supported = ", ".join(f'"{a}"' for a in allowed)
+        errors.append(f'{path}: Unsupported value: "{value}": supported values: {supported}')
+
+
+def validate_vpa(obj: Mapping[str, Any]) -> list[str]:
+    """Validate a VPA spec as upstream does; returns field-path style messages (empty: valid)."""
+    errors: list[str] = []
+    spec = obj.get("spec")
+    if not isinstance(spec, Mapping):
+        return ["spec: Required value"]
+    ref = spec.get("targetRef")
+    if not isinstance(ref, Mapping) or not ref.get("kind") or not ref.get("name"):
+        errors.append("spec.targetRef: Required value: kind and name of the workload to scale")
+    update = spec.get("updatePolicy") or {}
+    _enum("spec.updatePolicy.updateMode", update.get("updateMode"), UPDATE_MODES, errors)
+    min_replicas = update.get("minReplicas")
+    if min_replicas is not None and (not isinstance(min_replicas, int) or min_replicas <= 0):
+        errors.append("spec.updatePolicy.minReplicas: minReplicas has to be positive")
+    recommenders = spec.get("recommenders") or []
+    if len(recommenders) > 1:
+        errors.append("spec.recommenders: Too many: must have at most 1 item")
+    policies = (spec.get("resourcePolicy") or {}).get("containerPolicies") or []
+    for i, policy in enumerate(policies):
+        path = f"spec.resourcePolicy.containerPolicies[{i}]"
+        if not isinstance(policy, Mapping):
+            errors.append(f"{path}: must be an object")
+            continue
+        mode = policy.get("mode")
+        _enum(f"{path}.mode", mode, CONTAINER_MODES, errors)
+        values = policy.get("controlledValues")
+        _enum(f"{path}.controlledValues", values, CONTROLLED_VALUES, errors)
+        if mode == "Off" and values is not None:
+            errors.append(
+                f"{path}.controlledValues: controlledValues shouldn't be specified "
+                "if container scaling mode is off"
+            )
+        low = _check_quantities(f"{path}.minAllowed", policy.get("minAllowed"), errors)
+        high = _check_quantities(f"{path}.maxAllowed", policy.get("maxAllowed"), errors)
+        for name in sorted(set(low) & set(high)):
+            if high[name] and high[name] < low[name]:
+                errors.append(
+                    f"{path}.maxAllowed.{name}: max resource for {name} is lower than min"
+                )
+    return errors
