@@ -179,7 +179,7 @@ def _unique(items: Sequence[str]) -> list[str]:
 
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    _write_atomic(path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    write_file(path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
@@ -188,11 +188,11 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_atomic(path, pem, mode=KEY_MODE)
+    write_file(path, pem, mode=KEY_MODE)
 
 
-def _write_atomic(path: Path, data: bytes, *, mode: int) -> None:
-    """Write via a temporary file created with ``mode`` so a key is never briefly readable."""
+def write_file(path: Path, data: bytes, *, mode: int) -> None:
+    """Replace ``path`` atomically with ``data``, created with ``mode`` (never briefly readable)."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
