@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from recommender.quantity import GPU, MIG_PREFIX
 from recommender.recommendation import ContainerRecommendation
 from recommender.vpa import DEFAULT_CONTROLLED_RESOURCES, ContainerPolicy
 
@@ -37,8 +38,12 @@ def cap_map(values: Mapping[str, float], policy: ContainerPolicy | None) -> dict
 
 
 def controlled(values: Mapping[str, float], resources: tuple[str, ...]) -> dict[str, float]:
-    """Keep only the controlled resources."""
-    return {name: value for name, value in values.items() if name in resources}
+    """Keep only the controlled resources (listing ``nvidia.com/gpu`` also admits MIG)."""
+    return {
+        name: value
+        for name, value in values.items()
+        if name in resources or (name.startswith(MIG_PREFIX) and GPU in resources)
+    }
 
 
 def apply_policy(

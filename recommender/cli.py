@@ -1,0 +1,53 @@
+"""``tidal-recommender``: one subcommand per module in :mod:`recommender.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from recommender.commands.common import UsageError
+from recommender.input.csv_history import HistoryError
+
+# Subcommand name -> module under recommender.commands (configure(parser), run(args), HELP).
+COMMANDS = {
+    "demo": "demo",
+    "ingest": "ingest",
+    "recommend": "recommend",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tidal-recommender", description="Tidal: VPA-compatible resource recommender"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"recommender.commands.{module_name}")
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.configure(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.run(args) or 0)
+    except (UsageError, HistoryError, ValueError) as exc:
+        print(f"tidal-recommender: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

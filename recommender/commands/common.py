@@ -1,0 +1,104 @@
+"""Options and loaders shared by the recommender's subcommands."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from recommender.history import Samples
+from recommender.input.csv_history import read_history
+from recommender.input.store import DEFAULT_STORE, HistoryStore
+from recommender.logic.gpu import GPU_MODELS, GpuModel, gpu_model
+from recommender.logic.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy
+from recommender.model.state import UsageModel
+from recommender.quantity import Rounding
+from recommender.vpa import KIND, Vpa, parse_vpa
+
+
+class UsageError(Exception):
+    """A user error: printed without a traceback, exit code 2."""
+
+
+def add_source_args(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--history", type=Path, help="history CSV (optionally .gz)")
+    source.add_argument(
+        "--store", type=Path, help=f"embedded history store (default {DEFAULT_STORE})"
+    )
+
+
+def add_engine_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policy", type=Path, action="append", default=[],
+        help="VerticalPodAutoscaler YAML (repeatable); each VPA's targetRef selects a workload",
+    )
+    parser.add_argument(
+        "--strategy", default=DEFAULT_STRATEGY,
+        help=f"recommendation strategy: {', '.join(STRATEGIES.names())} "
+        f"(default {DEFAULT_STRATEGY})",
+    )
+    parser.add_argument(
+        "--gpu-model", help=f"GPU model for device memory and MIG: {', '.join(GPU_MODELS)}"
+    )
+    parser.add_argument(
+        "--round-cpu-millicores", type=int, default=1, help="round CPU up to this step"
+    )
+    parser.add_argument(
+        "--round-memory-bytes", type=int, default=1, help="round memory up to this step"
+    )
+
+
+def load_samples(args: argparse.Namespace) -> Samples:
+    """Samples from ``--history`` or the store (default store when neither is given)."""
+    if args.history is not None:
+        return read_history(args.history)
+    path = args.store or DEFAULT_STORE
+    if not Path(path).exists():
+        raise UsageError(
+            f"no history store at {path}: run `tidal-recommender ingest FILE.csv` first, "
+            "or pass --history FILE.csv"
+        )
+    with HistoryStore(path) as store:
+        return store.load()
+
+
+def load_policies(paths: Sequence[Path]) -> list[Vpa]:
+    """VPAs from YAML files (multi-document; other kinds are ignored)."""
+    vpas = []
+    for path in paths:
+        try:
+            docs = list(yaml.safe_load_all(Path(path).read_text()))
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"{path}: cannot read VPA YAML: {exc}") from None
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind") == "List":
+                docs.extend(doc.get("items") or [])
+                continue
+            if not isinstance(doc, dict) or doc.get("kind") != KIND:
+                continue
+            try:
+                vpas.append(parse_vpa(doc))
+            except ValueError as exc:
+                name = (doc.get("metadata") or {}).get("name", "?")
+                raise UsageError(f"{path}: VerticalPodAutoscaler {name}: {exc}") from None
+    return vpas
+
+
+def engine_options(args: argparse.Namespace) -> tuple[Strategy, GpuModel | None, Rounding]:
+    try:
+        return (
+            STRATEGIES.create(args.strategy),
+            gpu_model(args.gpu_model),
+            Rounding(args.round_cpu_millicores, args.round_memory_bytes),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def build_model(samples: Samples) -> UsageModel:
+    model = UsageModel()
+    model.ingest(samples.sorted_by_time())
+    return model

@@ -1,0 +1,44 @@
+"""``tidal-recommender recommend``: recommendations from a history CSV or the store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from recommender.commands.common import (
+    add_engine_args,
+    add_source_args,
+    build_model,
+    engine_options,
+    load_policies,
+    load_samples,
+)
+from recommender.logic.recommend import recommend
+from recommender.output.recommendations import (
+    FORMATS,
+    document,
+    render_json,
+    render_table,
+    render_yaml,
+)
+
+HELP = "compute recommendations from usage history"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_source_args(parser)
+    add_engine_args(parser)
+    parser.add_argument("--format", choices=FORMATS, default="table")
+
+
+def run(args: argparse.Namespace) -> int:
+    strategy, gpu, rounding = engine_options(args)
+    vpas = load_policies(args.policy)
+    samples = load_samples(args)
+    recs = recommend(build_model(samples), strategy, vpas, gpu)
+    if args.format == "table":
+        sys.stdout.write(render_table(recs))
+        return 0
+    doc = document(recs, rounding, strategy=strategy.name)
+    sys.stdout.write(render_json(doc) if args.format == "json" else render_yaml(doc))
+    return 0

@@ -1,0 +1,109 @@
+"""GPU sizing: whole devices, or the smallest MIG profile that fits.
+
+GPUs are extended resources: whole numbers, requests == limits, no overcommit. A container
+fits a MIG profile when its GPU memory (peak plus margin) fits the profile's memory and its
+busy share fits the profile's compute slices (1/7 of the GPU each).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from recommender.quantity import GPU, MIG_PREFIX
+
+GB = 10**9
+MIG_SLICES = 7
+
+
+@dataclass(frozen=True)
+class MigProfile:
+    slices: int
+    memory_gb: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.slices}g.{self.memory_gb}gb"
+
+    @property
+    def resource(self) -> str:
+        return f"{MIG_PREFIX}{self.name}"
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.memory_gb * GB
+
+    @property
+    def compute(self) -> float:
+        return self.slices / MIG_SLICES
+
+
+@dataclass(frozen=True)
+class GpuModel:
+    name: str
+    memory_gb: int
+    mig: tuple[MigProfile, ...] = ()
+
+    @property
+    def memory_bytes(self) -> float:
+        return self.memory_gb * GB
+
+
+def _profiles(*names: str) -> tuple[MigProfile, ...]:
+    out = []
+    for name in names:
+        compute, memory = name.split(".")
+        out.append(MigProfile(int(compute.rstrip("g")), int(memory.rstrip("gb"))))
+    return tuple(out)
+
+
+# NVIDIA's MIG user guide (profile names as exposed by the device plugin's mixed strategy).
+_A100_40 = _profiles("1g.5gb", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb")
+_GPU_80 = _profiles("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb")
+_H200 = _profiles("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb")
+GPU_MODELS: dict[str, GpuModel] = {
+    m.name: m
+    for m in (
+        GpuModel("A100-40GB", 40, _A100_40),
+        GpuModel("A100-80GB", 80, _GPU_80),
+        GpuModel("H100-80GB", 80, _GPU_80),
+        GpuModel("H200-141GB", 141, _H200),
+        GpuModel("L4", 24),
+        GpuModel("L40S", 48),
+        GpuModel("A10G", 24),
+        GpuModel("T4", 16),
+    )
+}
+ALIASES = {"H200": "H200-141GB", "A100": "A100-80GB", "H100": "H100-80GB"}
+
+
+def gpu_model(name: str | None) -> GpuModel | None:
+    """Look up a GPU model by name (case-insensitive); ValueError lists the valid ones."""
+    if not name:
+        return None
+    wanted = ALIASES.get(name.upper(), name).upper()
+    for model in GPU_MODELS.values():
+        if model.name.upper() == wanted:
+            return model
+    valid = ", ".join(GPU_MODELS)
+    raise ValueError(f"unknown GPU model {name!r}; valid models: {valid}")
+
+
+def size_gpu(busy: float, memory: float, model: GpuModel | None) -> dict[str, float]:
+    """Resources for a container that keeps ``busy`` GPUs busy and holds ``memory`` bytes.
+
+    Returns ``{"nvidia.com/gpu": n}`` or ``{"nvidia.com/mig-<profile>": 1}``; empty when the
+    container shows no GPU use at all.
+    """
+    if not (busy > 0 or memory > 0):
+        return {}
+    devices = max(1, math.ceil(busy - 1e-9))
+    if model is not None:
+        devices = max(devices, math.ceil(memory / model.memory_bytes - 1e-9))
+        if devices == 1:
+            for profile in sorted(model.mig, key=lambda p: (p.slices, p.memory_gb)):
+                if profile.slices < MIG_SLICES and memory <= profile.memory_bytes and (
+                    busy <= profile.compute
+                ):
+                    return {profile.resource: 1.0}
+    return {GPU: float(devices)}

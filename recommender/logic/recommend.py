@@ -1,0 +1,114 @@
+"""From model state to policy-capped container recommendations.
+
+strategy bounds -> GPU whole devices / MIG -> ``uncappedTarget`` -> VPA policy capping.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from recommender.history import CPU, GPU, GPU_MEMORY, MEMORY
+from recommender.logic.estimators import SAMPLES_PER_DAY
+from recommender.logic.gpu import GpuModel, size_gpu
+from recommender.logic.strategies import DAY_S, Strategy
+from recommender.model.state import ContainerKey, UsageModel
+from recommender.policy import apply_policy
+from recommender.quantity import CPU as K8S_CPU
+from recommender.quantity import MEMORY as K8S_MEMORY
+from recommender.recommendation import ContainerRecommendation
+from recommender.vpa import ContainerPolicy, Vpa
+
+
+def vpa_index(vpas: Iterable[Vpa]) -> dict[tuple[str, str], Vpa]:
+    """VPAs by (namespace, ``Kind/name``); with several for one target the earliest wins."""
+    index: dict[tuple[str, str], Vpa] = {}
+    for vpa in sorted(vpas, key=lambda v: (v.creation_timestamp or "~", v.name)):
+        if vpa.target_ref is not None:
+            index.setdefault((vpa.namespace, vpa.target_ref.workload), vpa)
+    return index
+
+
+def _policy(vpa: Vpa | None, container: str) -> ContainerPolicy | None:
+    return vpa.policy_for(container) if vpa else None
+
+
+def pod_shares(
+    keys: Sequence[ContainerKey], rows: np.ndarray, vpas: dict[tuple[str, str], Vpa]
+) -> np.ndarray:
+    """1 / (containers of the workload that get a recommendation), per row."""
+    active: dict[tuple[str, str], int] = defaultdict(int)
+    for row in rows:
+        key = keys[row]
+        policy = _policy(vpas.get((key.namespace, key.workload)), key.container)
+        if policy is None or policy.mode != "Off":
+            active[(key.namespace, key.workload)] += 1
+    return np.array(
+        [1.0 / max(active[(keys[r].namespace, keys[r].workload)], 1) for r in rows]
+    )
+
+
+def recommend(
+    model: UsageModel,
+    strategy: Strategy,
+    vpas: Iterable[Vpa] = (),
+    gpu: GpuModel | None = None,
+    rows: np.ndarray | None = None,
+) -> list[ContainerRecommendation]:
+    """Recommendations for every aggregate with history (or ``rows``), policies applied."""
+    index = vpa_index(vpas)
+    rows = model.rows_with_history() if rows is None else rows
+    if len(rows) == 0:
+        return []
+    bounds = strategy.estimate(model, rows, pod_shares(model.keys, rows, index))
+    out = []
+    for i, row in enumerate(rows.tolist()):
+        key = model.keys[row]
+        maps: list[dict[str, float]] = []
+        for field in ("target", "lower", "upper"):
+            values = {
+                K8S_CPU: float(getattr(bounds[CPU], field)[i]),
+                K8S_MEMORY: float(getattr(bounds[MEMORY], field)[i]),
+            }
+            if GPU in bounds:
+                values.update(
+                    size_gpu(
+                        float(getattr(bounds[GPU], field)[i]),
+                        float(getattr(bounds[GPU_MEMORY], field)[i]),
+                        gpu,
+                    )
+                )
+            maps.append(values)
+        rec = ContainerRecommendation(
+            container=key.container,
+            namespace=key.namespace,
+            workload=key.workload,
+            target=maps[0],
+            lower_bound=maps[1],
+            upper_bound=maps[2],
+            uncapped_target=dict(maps[0]),
+            evidence=evidence(model, row),
+        )
+        capped = apply_policy(rec, _policy(index.get((key.namespace, key.workload)), key.container))
+        if capped is not None:
+            out.append(capped)
+    return out
+
+
+def evidence(model: UsageModel, row: int) -> dict[str, float | int]:
+    """History behind a row's numbers."""
+    has_cpu = model.sample_count[row] > 0
+    first = model.first_sample[row] if has_cpu else model.any_first[row]
+    last = model.last_sample[row] if has_cpu else model.any_last[row]
+    count = int(model.sample_count[row] if has_cpu else model.any_count[row])
+    span = float(max(last - first, 0.0))
+    return {
+        "historySpanHours": round(span / 3600.0, 2),
+        "samples": count,
+        "firstSample": float(first),
+        "lastSample": float(last),
+        "oomKills": int(model.oom_count[row]),
+        "confidenceDays": round(min(span / DAY_S, count / SAMPLES_PER_DAY), 3),
+    }

@@ -1,0 +1,120 @@
+"""Recommendation strategies: how raw usage becomes target and bounds.
+
+A strategy turns the model's histograms into :class:`Bounds` per history resource (cpu, memory,
+gpu, gpu_memory) for a set of aggregate rows, floors included. GPU whole-numbering and policy
+capping happen after it, the same for every strategy. Strategies live in a registry object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from recommender.history import CPU, GPU, GPU_MEMORY, MEMORY
+from recommender.logic.estimators import (
+    MAX_BYTES,
+    MAX_CPU_CORES,
+    Bounds,
+    PercentileEstimator,
+    apply_floor,
+    confidence,
+)
+from recommender.model.state import UsageModel
+
+DAY_S = 86400.0
+POD_MIN_CPU_CORES = 0.025
+POD_MIN_MEMORY_BYTES = 250 * 2**20
+
+
+class Strategy(Protocol):
+    """Computes bounds for aggregate ``rows``; ``share`` is 1 / containers per pod."""
+
+    name: str
+    description: str
+
+    def estimate(
+        self, model: UsageModel, rows: np.ndarray, share: np.ndarray
+    ) -> dict[str, Bounds]: ...
+
+
+def history_confidence(model: UsageModel, rows: np.ndarray) -> np.ndarray:
+    """Confidence in days from CPU samples (upstream); rows without CPU use all samples."""
+    has_cpu = model.sample_count[rows] > 0
+    first = np.where(has_cpu, model.first_sample[rows], model.any_first[rows])
+    last = np.where(has_cpu, model.last_sample[rows], model.any_last[rows])
+    count = np.where(has_cpu, model.sample_count[rows], model.any_count[rows])
+    span = np.where(count > 0, (last - first) / DAY_S, 0.0)
+    return confidence(span, count.astype(np.float64))
+
+
+def has_gpu_history(model: UsageModel, rows: np.ndarray) -> bool:
+    """True when any of ``rows`` has GPU or GPU-memory samples."""
+    return bool(
+        model.histograms[GPU].total[rows].any() or model.histograms[GPU_MEMORY].total[rows].any()
+    )
+
+
+@dataclass(frozen=True)
+class VpaStrategy:
+    """Upstream VPA's recommender, exactly: p90/p50/p95 + 15%, confidence, pod floors."""
+
+    name: str = "vpa"
+    description: str = "upstream VPA defaults (p90 target, p50/p95 bounds, +15%)"
+    usage: PercentileEstimator = field(default_factory=PercentileEstimator)
+    # GPU memory is not compressible and has no OOM feedback: size for the largest peak.
+    gpu_memory: PercentileEstimator = field(
+        default_factory=lambda: PercentileEstimator(target=1.0, lower=0.9, upper=1.0)
+    )
+    pod_min_cpu: float = POD_MIN_CPU_CORES
+    pod_min_memory: float = POD_MIN_MEMORY_BYTES
+
+    def estimate(
+        self, model: UsageModel, rows: np.ndarray, share: np.ndarray
+    ) -> dict[str, Bounds]:
+        conf = history_confidence(model, rows)
+        out = {
+            CPU: apply_floor(
+                self.usage.estimate(model.histograms[CPU], rows, conf, MAX_CPU_CORES),
+                self.pod_min_cpu * share,
+            ),
+            MEMORY: apply_floor(
+                self.usage.estimate(model.histograms[MEMORY], rows, conf, MAX_BYTES),
+                self.pod_min_memory * share,
+            ),
+        }
+        if has_gpu_history(model, rows):
+            out[GPU] = self.usage.estimate(model.histograms[GPU], rows, conf, MAX_CPU_CORES)
+            out[GPU_MEMORY] = self.gpu_memory.estimate(
+                model.histograms[GPU_MEMORY], rows, conf, MAX_BYTES
+            )
+        return out
+
+
+class StrategyRegistry:
+    """Named strategy factories; ``names()`` lists them for CLI help and errors."""
+
+    def __init__(self) -> None:
+        self._factories: dict[str, Callable[[], Strategy]] = {}
+
+    def register(self, name: str, factory: Callable[[], Strategy]) -> None:
+        self._factories[name] = factory
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)
+
+    def create(self, name: str) -> Strategy:
+        try:
+            return self._factories[name]()
+        except KeyError:
+            valid = ", ".join(self.names())
+            raise ValueError(f"unknown strategy {name!r}; valid strategies: {valid}") from None
+
+
+DEFAULT_STRATEGY = "tidal"
+STRATEGIES = StrategyRegistry()
+STRATEGIES.register("vpa", VpaStrategy)
+# `tidal` starts equal to `vpa`; it becomes its own strategy once backtests show it is better.
+STRATEGIES.register("tidal", lambda: VpaStrategy(name="tidal", description="Tidal default"))

@@ -1,0 +1,56 @@
+"""Exponential histogram bucket schemes (upstream VPA's ``exponentialHistogramOptions``).
+
+Changing a constant here changes checkpoint contents: bump ``CHECKPOINT_VERSION`` beside them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BUCKET_GROWTH = 0.05  # each bucket 5% larger than the previous
+CHECKPOINT_VERSION = "v3"
+
+
+@dataclass(frozen=True)
+class BucketScheme:
+    """Buckets starting at ``first * (ratio**n - 1) / (ratio - 1)`` up to ``max_value``."""
+
+    first: float
+    max_value: float
+    ratio: float = 1.0 + BUCKET_GROWTH
+    count: int = field(init=False)
+    starts: np.ndarray = field(init=False, repr=False, compare=False)
+    ends: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        growth = self.ratio - 1.0
+        count = math.ceil(math.log(self.max_value * growth / self.first + 1) / math.log(self.ratio))
+        object.__setattr__(self, "count", count + 1)
+        starts = self.first * (self.ratio ** np.arange(self.count + 1) - 1.0) / growth
+        object.__setattr__(self, "starts", starts[:-1].copy())
+        # A percentile answers with the END of its bucket; the last bucket has no end: its start.
+        ends = starts[1:].copy()
+        ends[-1] = starts[-2]
+        object.__setattr__(self, "ends", ends)
+
+    def bucket(self, values: np.ndarray) -> np.ndarray:
+        """Bucket index of each value (vectorised), clamped to ``[0, count - 1]``."""
+        scaled = np.log(np.maximum(values, 0.0) * ((self.ratio - 1.0) / self.first) + 1.0)
+        index = (scaled * (1.0 / math.log(self.ratio))).astype(np.intp)
+        return np.minimum(index, self.count - 1, out=index)
+
+    def bucket_of(self, value: float) -> int:
+        """Scalar version of :meth:`bucket`, written as upstream states it."""
+        if value < self.first:
+            return 0
+        index = int(math.log(value * (self.ratio - 1.0) / self.first + 1) / math.log(self.ratio))
+        return min(index, self.count - 1)
+
+
+CPU_BUCKETS = BucketScheme(first=0.01, max_value=1000.0)  # cores
+MEMORY_BUCKETS = BucketScheme(first=1e7, max_value=1e12)  # bytes
+GPU_BUCKETS = BucketScheme(first=0.01, max_value=1000.0)  # busy GPUs
+GPU_MEMORY_BUCKETS = BucketScheme(first=1e7, max_value=1e12)  # bytes

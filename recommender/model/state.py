@@ -1,0 +1,226 @@
+"""The recommender's state: per-aggregate histograms fed by batches of samples.
+
+An aggregate is (namespace, workload, container), as upstream aggregates the containers of one
+workload's pods. A slot is one pod's container: memory-like peaks are tracked per slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from recommender.history import CPU, GPU, GPU_MEMORY, MEMORY, OOM, Samples
+from recommender.model.buckets import CPU_BUCKETS, GPU_BUCKETS, GPU_MEMORY_BUCKETS, MEMORY_BUCKETS
+from recommender.model.histograms import HALF_LIFE_S, DecayingHistograms
+from recommender.model.peaks import WINDOW_S, WindowPeaks
+
+USAGE_SAMPLE_WEIGHT = 0.1  # upstream's CPU sample weight (times decay)
+OOM_MIN_BUMP_BYTES = 100 * 2**20
+OOM_BUMP_RATIO = 1.2
+USAGE_RESOURCES = (CPU, GPU)  # every sample counts
+PEAK_RESOURCES = (MEMORY, GPU_MEMORY)  # one peak per pod container per window
+
+
+class ContainerKey(NamedTuple):
+    """An aggregate: the containers of one name across a workload's pods."""
+
+    namespace: str
+    workload: str
+    container: str
+
+
+@dataclass
+class ModelSettings:
+    """Tunables of the state (upstream defaults)."""
+
+    half_life_s: float = HALF_LIFE_S
+    memory_window_s: float = WINDOW_S
+    oom_min_bump_bytes: float = OOM_MIN_BUMP_BYTES
+    oom_bump_ratio: float = OOM_BUMP_RATIO
+
+
+@dataclass
+class IngestStats:
+    accepted: int = 0
+    dropped: int = 0
+    by_resource: dict[str, int] = field(default_factory=dict)
+
+
+class UsageModel:
+    """Histograms and evidence for every aggregate, updated in vectorised batches."""
+
+    def __init__(self, settings: ModelSettings | None = None) -> None:
+        self.settings = settings or ModelSettings()
+        hl = self.settings.half_life_s
+        self.keys: list[ContainerKey] = []
+        self._index: dict[ContainerKey, int] = {}
+        self._slots: dict[tuple[str, str, str, str], int] = {}
+        self.slot_row = np.zeros(0, dtype=np.intp)
+        self.histograms = {
+            CPU: DecayingHistograms(CPU_BUCKETS, half_life_s=hl),
+            MEMORY: DecayingHistograms(MEMORY_BUCKETS, half_life_s=hl),
+            GPU: DecayingHistograms(GPU_BUCKETS, half_life_s=hl),
+            GPU_MEMORY: DecayingHistograms(GPU_MEMORY_BUCKETS, half_life_s=hl),
+        }
+        window = self.settings.memory_window_s
+        self.peaks = {r: WindowPeaks(self.histograms[r], window) for r in PEAK_RESOURCES}
+        # Evidence per aggregate. Confidence uses CPU samples, as upstream; `any_*` all samples.
+        self.first_sample = np.zeros(0)
+        self.last_sample = np.zeros(0)
+        self.sample_count = np.zeros(0, dtype=np.int64)
+        self.any_first = np.zeros(0)
+        self.any_last = np.zeros(0)
+        self.any_count = np.zeros(0, dtype=np.int64)
+        self.max_usage = {r: np.zeros(0) for r in (CPU, MEMORY, GPU, GPU_MEMORY)}
+        self.oom_count = np.zeros(0, dtype=np.int64)
+        self.last_oom = np.zeros(0)
+
+    # -- keys ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def row(self, key: ContainerKey) -> int:
+        """Row of an aggregate, created on first use."""
+        index = self._index.get(key)
+        if index is None:
+            index = self._index[key] = len(self.keys)
+            self.keys.append(key)
+            self._grow_rows(len(self.keys))
+        return index
+
+    def find(self, key: ContainerKey) -> int | None:
+        return self._index.get(key)
+
+    def slot(self, namespace: str, workload: str, pod: str, container: str) -> int:
+        """Slot of a pod container, created on first use."""
+        key = (namespace, workload, pod, container)
+        index = self._slots.get(key)
+        if index is None:
+            index = self._slots[key] = len(self._slots)
+            row = self.row(ContainerKey(namespace, workload, container))
+            if index >= self.slot_row.shape[0]:
+                grown = np.zeros(max(index + 1, 2 * self.slot_row.shape[0], 16), dtype=np.intp)
+                grown[: self.slot_row.shape[0]] = self.slot_row
+                self.slot_row = grown
+                for peaks in self.peaks.values():
+                    peaks.grow(grown.shape[0])
+            self.slot_row[index] = row
+        return index
+
+    def _grow_rows(self, rows: int) -> None:
+        old = self.first_sample.shape[0]
+        if rows <= old:
+            return
+        capacity = max(rows, 2 * old, 16)
+        for hist in self.histograms.values():
+            hist.grow(capacity)
+
+        def extend(a: np.ndarray, fill: float) -> np.ndarray:
+            out = np.full(capacity, fill, dtype=a.dtype)
+            out[:old] = a
+            return out
+
+        self.first_sample = extend(self.first_sample, np.inf)
+        self.last_sample = extend(self.last_sample, -np.inf)
+        self.sample_count = extend(self.sample_count, 0)
+        self.any_first = extend(self.any_first, np.inf)
+        self.any_last = extend(self.any_last, -np.inf)
+        self.any_count = extend(self.any_count, 0)
+        self.max_usage = {r: extend(a, 0.0) for r, a in self.max_usage.items()}
+        self.oom_count = extend(self.oom_count, 0)
+        self.last_oom = extend(self.last_oom, -np.inf)
+
+    def slots_of(self, samples: Samples) -> np.ndarray:
+        """Slot index of every sample (creating slots as needed)."""
+        cache: dict[tuple[str, str, str, str], int] = {}
+        out = np.empty(len(samples), dtype=np.intp)
+        for i, key in enumerate(
+            zip(samples.namespace, samples.workload, samples.pod, samples.container, strict=True)
+        ):
+            index = cache.get(key)
+            if index is None:
+                index = cache[key] = self.slot(*key)
+            out[i] = index
+        return out
+
+    # -- ingest -------------------------------------------------------------------------
+    def ingest(self, samples: Samples) -> IngestStats:
+        """Add a batch of samples of any resources (any order)."""
+        stats = IngestStats()
+        if not len(samples):
+            return stats
+        slots = self.slots_of(samples)
+        for resource in (CPU, GPU, MEMORY, GPU_MEMORY, OOM):
+            mask = samples.resource == resource
+            if not mask.any():
+                continue
+            accepted = self.ingest_arrays(
+                resource, slots[mask], samples.timestamp[mask], samples.value[mask]
+            )
+            stats.by_resource[resource] = accepted
+            stats.accepted += accepted
+            stats.dropped += int(mask.sum()) - accepted
+        return stats
+
+    def ingest_arrays(
+        self, resource: str, slots: np.ndarray, times: np.ndarray, values: np.ndarray
+    ) -> int:
+        """Hot path: samples of one resource for known slots. Returns samples accepted."""
+        valid = np.isfinite(values) & (values >= 0) & np.isfinite(times)
+        if not valid.all():
+            slots, times, values = slots[valid], times[valid], values[valid]
+        if len(slots) == 0:
+            return 0
+        rows = self.slot_row[slots]
+        if resource == OOM:
+            return self._record_ooms(slots, rows, times, values)
+        if resource in USAGE_RESOURCES:
+            self.histograms[resource].add(rows, values, times, USAGE_SAMPLE_WEIGHT)
+            accepted = len(rows)
+        else:
+            accepted = self.peaks[resource].add(slots, rows, times, values)
+        np.maximum.at(self.max_usage[resource], rows, values)
+        self._evidence(resource, rows, times)
+        return accepted
+
+    def _evidence(self, resource: str, rows: np.ndarray, times: np.ndarray) -> None:
+        if resource == CPU:
+            np.minimum.at(self.first_sample, rows, times)
+            np.maximum.at(self.last_sample, rows, times)
+            self.sample_count += np.bincount(rows, minlength=self.sample_count.shape[0])
+        np.minimum.at(self.any_first, rows, times)
+        np.maximum.at(self.any_last, rows, times)
+        self.any_count += np.bincount(rows, minlength=self.any_count.shape[0])
+
+    def _record_ooms(
+        self, slots: np.ndarray, rows: np.ndarray, times: np.ndarray, used: np.ndarray
+    ) -> int:
+        """OOM kills: memory used = max(value at the kill, the window's usage peak so far);
+        a sample of max(used + min bump, used x ratio) goes into the memory peaks."""
+        peaks = self.peaks[MEMORY]
+        bumped = np.empty(len(slots))
+        for i, (slot, time, value) in enumerate(zip(slots, times, used, strict=True)):
+            memory_used = max(float(value), peaks.usage_peak_at(int(slot), float(time)))
+            bumped[i] = max(
+                memory_used + self.settings.oom_min_bump_bytes,
+                memory_used * self.settings.oom_bump_ratio,
+            )
+        accepted = peaks.add(slots, rows, times, bumped, np.ones(len(slots), dtype=bool))
+        np.add.at(self.oom_count, rows, 1)
+        np.maximum.at(self.last_oom, rows, times)
+        return accepted
+
+    # -- views --------------------------------------------------------------------------
+    def rows_with_history(self) -> np.ndarray:
+        n = len(self.keys)
+        return np.flatnonzero(self.any_count[:n] > 0)
+
+    def state_bytes_per_aggregate(self, resources: tuple[str, ...] = (CPU, MEMORY)) -> float:
+        """Bytes of state per aggregate for ``resources`` (histograms, evidence, slots)."""
+        per_row = sum(self.histograms[r].state_bytes() for r in resources)
+        per_row += 8 * 8  # evidence arrays
+        slots = max(len(self._slots), 1)
+        per_slot = 8 + 4 * 8 * sum(1 for r in resources if r in self.peaks)
+        return per_row + per_slot * slots / max(len(self.keys), 1)
