@@ -24,6 +24,7 @@ class BucketScheme:
     count: int = field(init=False)
     starts: np.ndarray = field(init=False, repr=False, compare=False)
     ends: np.ndarray = field(init=False, repr=False, compare=False)
+    _edges: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         growth = self.ratio - 1.0
@@ -31,23 +32,31 @@ class BucketScheme:
         object.__setattr__(self, "count", count + 1)
         starts = self.first * (self.ratio ** np.arange(self.count + 1) - 1.0) / growth
         object.__setattr__(self, "starts", starts[:-1].copy())
+        edges = starts.copy()
+        edges[-1] = np.inf  # the last bucket is open-ended
+        object.__setattr__(self, "_edges", edges)
         # A percentile answers with the END of its bucket; the last bucket has no end: its start.
         ends = starts[1:].copy()
         ends[-1] = starts[-2]
         object.__setattr__(self, "ends", ends)
 
     def bucket(self, values: np.ndarray) -> np.ndarray:
-        """Bucket index of each value (vectorised), clamped to ``[0, count - 1]``."""
-        scaled = np.log(np.maximum(values, 0.0) * ((self.ratio - 1.0) / self.first) + 1.0)
-        index = (scaled * (1.0 / math.log(self.ratio))).astype(np.intp)
-        return np.minimum(index, self.count - 1, out=index)
+        """Bucket index of each value (vectorised), clamped to ``[0, count - 1]``.
+
+        Bucket ``n`` holds ``[start(n), start(n + 1))``: the log formula gives the index, one
+        comparison with the bucket edges corrects the last-bit rounding of ``log``.
+        """
+        values = np.maximum(values, 0.0)
+        scaled = np.log(values * (self.ratio - 1.0) / self.first + 1.0)
+        index = (scaled / math.log(self.ratio)).astype(np.intp)
+        np.clip(index, 0, self.count - 1, out=index)
+        index -= values < self._edges[index]
+        index += values >= self._edges[index + 1]
+        return index
 
     def bucket_of(self, value: float) -> int:
-        """Scalar version of :meth:`bucket`, written as upstream states it."""
-        if value < self.first:
-            return 0
-        index = int(math.log(value * (self.ratio - 1.0) / self.first + 1) / math.log(self.ratio))
-        return min(index, self.count - 1)
+        """Scalar version of :meth:`bucket`."""
+        return int(self.bucket(np.array([value], dtype=np.float64))[0])
 
 
 CPU_BUCKETS = BucketScheme(first=0.01, max_value=1000.0)  # cores

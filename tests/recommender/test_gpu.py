@@ -1,0 +1,80 @@
+import pytest
+
+from recommender.history import CPU, GPU, GPU_MEMORY, MEMORY
+from recommender.logic.gpu import GPU_MODELS, gpu_model, size_gpu
+from recommender.logic.recommend import recommend
+from recommender.logic.strategies import VpaStrategy
+from recommender.vpa import parse_vpa
+from tests.recommender.builders import MI, model_of, steady, vpa
+
+GB = 10**9
+A100 = GPU_MODELS["A100-80GB"]
+
+
+def test_whole_devices():
+    assert size_gpu(0.0, 0.0, None) == {}
+    assert size_gpu(0.2, 0.0, None) == {"nvidia.com/gpu": 1.0}
+    assert size_gpu(1.0, 0.0, None) == {"nvidia.com/gpu": 1.0}
+    assert size_gpu(1.01, 0.0, None) == {"nvidia.com/gpu": 2.0}
+    # memory forces more devices than compute: 100 GB on 80 GB devices
+    assert size_gpu(0.3, 100 * GB, A100) == {"nvidia.com/gpu": 2.0}
+
+
+def test_smallest_mig_profile_that_fits_memory_and_compute():
+    assert size_gpu(0.1, 8 * GB, A100) == {"nvidia.com/mig-1g.10gb": 1.0}
+    assert size_gpu(0.1, 15 * GB, A100) == {"nvidia.com/mig-1g.20gb": 1.0}
+    assert size_gpu(0.25, 15 * GB, A100) == {"nvidia.com/mig-2g.20gb": 1.0}
+    assert size_gpu(0.4, 35 * GB, A100) == {"nvidia.com/mig-3g.40gb": 1.0}
+    assert size_gpu(0.5, 35 * GB, A100) == {"nvidia.com/mig-4g.40gb": 1.0}
+    assert size_gpu(0.7, 35 * GB, A100) == {"nvidia.com/gpu": 1.0}  # needs more than 4/7
+    # a 7g profile is the whole GPU: say so plainly
+    assert size_gpu(0.1, 30 * GB, GPU_MODELS["A100-40GB"]) == {"nvidia.com/gpu": 1.0}
+    assert size_gpu(0.1, 4 * GB, GPU_MODELS["A100-40GB"]) == {"nvidia.com/mig-1g.5gb": 1.0}
+    assert size_gpu(0.1, 4 * GB, GPU_MODELS["L4"]) == {"nvidia.com/gpu": 1.0}  # no MIG
+
+
+def test_unknown_gpu_model_lists_valid():
+    with pytest.raises(ValueError, match="valid models: .*A100-80GB.*H100-80GB"):
+        gpu_model("V100")
+    assert gpu_model("h100-80gb").name == "H100-80GB"
+    assert gpu_model(None) is None
+
+
+def gpu_history(busy, memory_bytes, days=2):
+    return model_of(
+        steady(CPU, 0.5, days), steady(MEMORY, 300 * MI, days),
+        steady(GPU, busy, days), steady(GPU_MEMORY, memory_bytes, days),
+    )
+
+
+def opt_in():
+    return parse_vpa(vpa(policies=[{"containerName": "*",
+                                    "controlledResources": ["cpu", "memory", "nvidia.com/gpu"]}]))
+
+
+def test_gpu_is_opt_in_and_whole_numbers():
+    model = gpu_history(1.6, 60 * GB)
+    (plain,) = recommend(model, VpaStrategy(), [], GPU_MODELS["A100-80GB"])
+    assert set(plain.target) == {"cpu", "memory"}
+    (rec,) = recommend(model, VpaStrategy(), [opt_in()], GPU_MODELS["A100-80GB"])
+    assert rec.target["nvidia.com/gpu"] == 2.0
+    for values in (rec.target, rec.lower_bound, rec.upper_bound):
+        gpu_values = [v for k, v in values.items() if k.startswith("nvidia.com/")]
+        assert gpu_values and all(v == int(v) for v in gpu_values)
+    assert rec.to_status()["target"]["nvidia.com/gpu"] == "2"
+
+
+def test_mig_recommended_for_small_inference():
+    model = gpu_history(0.1, 7 * GB)
+    (rec,) = recommend(model, VpaStrategy(), [opt_in()], GPU_MODELS["H100-80GB"])
+    assert rec.target == {
+        "cpu": pytest.approx(rec.target["cpu"]),
+        "memory": pytest.approx(rec.target["memory"]),
+        "nvidia.com/mig-1g.10gb": 1.0,
+    }
+
+
+def test_gpu_bounds_in_policy_must_be_whole():
+    obj = vpa(policies=[{"containerName": "*", "minAllowed": {"nvidia.com/gpu": "0.5"}}])
+    with pytest.raises(ValueError, match="whole number"):
+        parse_vpa(obj)

@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+
+from recommender.history import MEMORY
+from recommender.model.buckets import MEMORY_BUCKETS
+from tests.recommender.builders import DAY, MI, T0, model_of, samples
+
+ROW = 0
+
+
+def peaks_in(model):
+    """(bucket index -> weight) of the memory histogram, rescaled so a weight-1 sample at the
+    reference time counts 1."""
+    hist = model.histograms[MEMORY]
+    return {int(b): float(w) for b, w in enumerate(hist.weights[ROW]) if w > 0}
+
+
+def test_one_peak_per_window_at_the_window_end():
+    model = model_of(samples([(T0, "memory", 100 * MI), (T0 + 3600, "memory", 300 * MI),
+                              (T0 + 7200, "memory", 200 * MI)]))
+    hist = model.histograms[MEMORY]
+    buckets = peaks_in(model)
+    assert list(buckets) == [MEMORY_BUCKETS.bucket_of(300 * MI)]
+    # weight 1.0 decayed to the window END (first sample + 24 h)
+    expected = 2 ** ((T0 + DAY - hist.reference) / DAY)
+    assert hist.total[ROW] == pytest.approx(expected)
+
+
+def test_higher_sample_replaces_peak_across_batches():
+    model = model_of(samples([(T0, "memory", 100 * MI)]))
+    model.ingest(samples([(T0 + 600, "memory", 50 * MI)]))  # lower: ignored
+    assert list(peaks_in(model)) == [MEMORY_BUCKETS.bucket_of(100 * MI)]
+    model.ingest(samples([(T0 + 1200, "memory", 400 * MI)]))  # higher: replaces
+    assert list(peaks_in(model)) == [MEMORY_BUCKETS.bucket_of(400 * MI)]
+    hist = model.histograms[MEMORY]
+    assert hist.total[ROW] == pytest.approx(2 ** ((T0 + DAY - hist.reference) / DAY))
+
+
+def test_windows_are_anchored_at_the_first_sample():
+    start = T0 + 5 * 3600
+    rows = [(start, "memory", 100 * MI), (start + DAY - 1, "memory", 150 * MI),
+            (start + DAY, "memory", 120 * MI), (start + 2.5 * DAY, "memory", 90 * MI)]
+    model = model_of(samples(rows))
+    got = peaks_in(model)
+    assert set(got) == {MEMORY_BUCKETS.bucket_of(v) for v in (150 * MI, 120 * MI, 90 * MI)}
+    peaks = model.peaks[MEMORY]
+    assert peaks.window_end[0] == start + 3 * DAY
+
+
+def test_outdated_samples_are_dropped():
+    model = model_of(samples([(T0 + 100, "memory", 100 * MI)]))
+    stats = model.ingest(samples([(T0, "memory", 999 * MI)]))
+    assert stats.dropped == 1
+    assert list(peaks_in(model)) == [MEMORY_BUCKETS.bucket_of(100 * MI)]
+
+
+def test_each_pod_container_has_its_own_peak():
+    rows = [(T0, "shop", "Deployment/web", f"web-{i}", "app", "memory", (i + 1) * 100 * MI)
+            for i in range(3)]
+    model = model_of(samples(rows))
+    assert len(model.keys) == 1
+    assert len(peaks_in(model)) == 3
+
+
+def test_oom_bump_uses_larger_of_ratio_and_minimum():
+    # used = 1 GiB: x1.2 (1.2 GiB) beats +100 MiB
+    model = model_of(samples([(T0, "memory", 200 * MI), (T0 + 60, "oom", 1024 * MI)]))
+    assert max(peaks_in(model)) == MEMORY_BUCKETS.bucket_of(1.2 * 1024 * MI)
+    assert model.oom_count[ROW] == 1
+    # used = 300 MiB: +100 MiB (400) beats x1.2 (360)
+    model = model_of(samples([(T0, "memory", 200 * MI), (T0 + 60, "oom", 300 * MI)]))
+    assert max(peaks_in(model)) == MEMORY_BUCKETS.bucket_of(400 * MI)
+
+
+def test_oom_uses_window_peak_when_higher_than_value_at_kill():
+    model = model_of(samples([(T0, "memory", 800 * MI)]))
+    model.ingest(samples([(T0 + 60, "oom", 100 * MI)]))
+    assert max(peaks_in(model)) == MEMORY_BUCKETS.bucket_of(800 * MI * 1.2)
+
+
+def test_oom_older_than_current_window_is_ignored():
+    model = model_of(samples([(T0, "memory", 100 * MI), (T0 + 3 * DAY, "memory", 100 * MI)]))
+    model.ingest(samples([(T0 + 60, "oom", 4096 * MI)]))
+    assert max(peaks_in(model)) == MEMORY_BUCKETS.bucket_of(100 * MI)
+
+
+def test_invalid_values_are_dropped():
+    batch = samples([(T0, "cpu", float("nan")), (T0, "cpu", -1.0), (T0, "cpu", 0.5)])
+    model = model_of()
+    stats = model.ingest(batch)
+    assert (stats.accepted, stats.dropped) == (1, 2)
+    assert np.isclose(model.max_usage["cpu"][0], 0.5)
