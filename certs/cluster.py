@@ -51,14 +51,15 @@ class KubernetesCluster:
             type=body["type"],
             data=body["data"],
         )
-        self._core.create_namespaced_secret(namespace, model)
+        self._core.create_namespaced_secret(namespace, model, _preload_content=False)
 
+    # Writes skip response deserialization (``_preload_content=False``): only success matters.
     def patch_secret(self, namespace: str, name: str, patch: JsonPatch) -> None:
         # A list body is sent as application/json-patch+json by every client release.
-        self._core.patch_namespaced_secret(name, namespace, patch)
+        self._core.patch_namespaced_secret(name, namespace, patch, _preload_content=False)
 
     def delete_secret(self, namespace: str, name: str) -> None:
-        self._core.delete_namespaced_secret(name, namespace)
+        self._core.delete_namespaced_secret(name, namespace, _preload_content=False)
 
     def read_webhook_configuration(self, kind: WebhookKind, name: str) -> dict | None:
         if kind == "MutatingWebhookConfiguration":
@@ -67,9 +68,13 @@ class KubernetesCluster:
 
     def patch_webhook_configuration(self, kind: WebhookKind, name: str, patch: JsonPatch) -> None:
         if kind == "MutatingWebhookConfiguration":
-            self._admission.patch_mutating_webhook_configuration(name, patch)
+            self._admission.patch_mutating_webhook_configuration(
+                name, patch, _preload_content=False
+            )
         else:
-            self._admission.patch_validating_webhook_configuration(name, patch)
+            self._admission.patch_validating_webhook_configuration(
+                name, patch, _preload_content=False
+            )
 
     def _read(self, method: Any, *args: str) -> dict | None:
         try:
