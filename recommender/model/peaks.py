@@ -55,7 +55,8 @@ class WindowPeaks:
         values: np.ndarray,
         is_oom: np.ndarray | None = None,
     ) -> int:
-        """Add samples (``rows`` = aggregate row of each slot). Returns samples accepted.
+        """Add samples (``rows`` = aggregate row of each slot), in any order. Returns samples
+        accepted.
 
         Samples older than the slot's latest sample are dropped, except OOM samples, which
         are dropped only when older than the slot's current window.
@@ -63,59 +64,63 @@ class WindowPeaks:
         if len(slots) == 0:
             return 0
         is_oom = np.zeros(len(slots), dtype=bool) if is_oom is None else is_oom
-        order = np.lexsort((times, slots))
-        slots, rows, times, values, is_oom = (
-            slots[order], rows[order], times[order], values[order], is_oom[order]
-        )
-        # New slots: their first sample opens the first window.
-        fresh = np.isnan(self.window_end[slots])
-        if fresh.any():
-            first = np.unique(slots[fresh], return_index=True)
-            self.window_end[first[0]] = times[fresh][first[1]]
+        n_slots = self.window_end.shape[0]
+        had_window = ~np.isnan(self.window_end)
+        fresh = ~had_window[slots]
+        if fresh.any():  # a new slot's first sample opens its first window
+            anchor = np.full(n_slots, np.inf)
+            np.minimum.at(anchor, slots[fresh], times[fresh])
+            opened = np.isfinite(anchor)
+            self.window_end[opened] = anchor[opened] + self.window_s
         ends = self.end_of_window(slots, times)
-        current = np.where(fresh, -np.inf, self.window_end[slots])
-        ok = np.where(
-            is_oom, ends >= current, (times >= self.last_time[slots]) & (ends >= current)
-        )
+        base = self.window_end[slots]  # the current window's end
+        ok = (ends >= base) & (is_oom | (times >= self.last_time[slots]))
         if not ok.all():
-            slots, rows, times, values, is_oom, ends, current = (
-                a[ok] for a in (slots, rows, times, values, is_oom, ends, current)
+            slots, rows, times, values, is_oom, ends, base = (
+                a[ok] for a in (slots, rows, times, values, is_oom, ends, base)
             )
         if len(slots) == 0:
             return 0
         np.maximum.at(self.last_time, slots, np.where(is_oom, -np.inf, times))
-        usage = np.where(is_oom, 0.0, values)
 
-        # One group per (slot, window): its maximum.
-        boundary = np.ones(len(slots), dtype=bool)
-        boundary[1:] = (slots[1:] != slots[:-1]) | (ends[1:] != ends[:-1])
-        starts = np.flatnonzero(boundary)
-        g_slot, g_row, g_end = slots[starts], rows[starts], ends[starts]
-        g_max = np.maximum.reduceat(values, starts)
-        g_usage = np.maximum.reduceat(usage, starts)
-        g_current = current[starts]
+        # One group per (slot, window offset from the current one): its maximum.
+        offset = np.rint((ends - base) / self.window_s).astype(np.intp)
+        width = int(offset.max()) + 1
+        key = slots * width + offset
+        g_max = np.full(n_slots * width, -np.inf)
+        np.maximum.at(g_max, key, values)
+        g_usage = np.zeros(n_slots * width)
+        np.maximum.at(g_usage, key, np.where(is_oom, 0.0, values))
+        groups = np.flatnonzero(g_max > -np.inf)
+        g_slot, g_offset = np.divmod(groups, width)
+        g_max, g_usage = g_max[groups], g_usage[groups]
+        g_row = self.slot_rows(slots, rows, g_slot)
+        g_end = self.window_end[g_slot] + g_offset * self.window_s
 
-        same = (g_end == g_current) & (g_end == self.window_end[g_slot])
-        old_peak = np.where(same, self.peak[g_slot], 0.0)
-        replace = same & (g_max > old_peak) & (old_peak > 0)
-        new = ~same | (old_peak <= 0)
-        add = new | replace
-        self.histograms.subtract(
-            g_row[replace], old_peak[replace], g_end[replace], PEAK_WEIGHT
-        )
+        old_peak = np.where((g_offset == 0) & had_window[g_slot], self.peak[g_slot], 0.0)
+        replace = (old_peak > 0) & (g_max > old_peak)
+        add = (old_peak <= 0) | replace
+        self.histograms.subtract(g_row[replace], old_peak[replace], g_end[replace], PEAK_WEIGHT)
         self.histograms.add(g_row[add], g_max[add], g_end[add], PEAK_WEIGHT)
 
-        # The last group of each slot is its current window now.
-        last = np.ones(len(g_slot), dtype=bool)
-        last[:-1] = g_slot[1:] != g_slot[:-1]
-        s = g_slot[last]
-        keep = same[last]
-        self.peak[s] = np.where(keep, np.maximum(self.peak[s], g_max[last]), g_max[last])
+        # Each slot's latest group is its current window now.
+        latest = np.ones(len(g_slot), dtype=bool)
+        latest[:-1] = g_slot[1:] != g_slot[:-1]
+        s, moved = g_slot[latest], g_offset[latest] > 0
+        keep = ~moved & had_window[s]
+        self.peak[s] = np.where(keep, np.maximum(self.peak[s], g_max[latest]), g_max[latest])
         self.usage_peak[s] = np.where(
-            keep, np.maximum(self.usage_peak[s], g_usage[last]), g_usage[last]
+            keep, np.maximum(self.usage_peak[s], g_usage[latest]), g_usage[latest]
         )
-        self.window_end[s] = g_end[last]
+        self.window_end[s] = g_end[latest]
         return int(len(slots))
+
+    @staticmethod
+    def slot_rows(slots: np.ndarray, rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+        """Aggregate row of each ``wanted`` slot, from the (slot, row) pairs of a batch."""
+        lookup = np.zeros(int(slots.max()) + 1, dtype=np.intp)
+        lookup[slots] = rows
+        return lookup[wanted]
 
     def usage_peak_at(self, slot: int, time: float) -> float:
         """The slot's usage peak (no OOMs) if ``time`` falls in its current window, else 0."""
