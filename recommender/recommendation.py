@@ -39,7 +39,7 @@ class ContainerRecommendation:
 
     def with_maps(self, **maps: dict[str, float]) -> ContainerRecommendation:
         """A copy with some of the maps replaced (keyword names as in the dataclass)."""
-        return replace(self, **maps)
+        return replace(self, **maps)  # type: ignore[arg-type]
 
     def to_status(self, rounding: Rounding | None = None) -> dict[str, Any]:
         """The ``containerRecommendations[]`` entry, quantities as Kubernetes strings."""

@@ -99,7 +99,9 @@ class HistoryStore:
         rows = self._db.execute(query + " ORDER BY s.timestamp", args).fetchall()
         if not rows:
             return Samples.empty()
-        columns = list(zip(*rows, strict=True))
+        ts, namespace, workload, pod, container, resource, value = (
+            list(column) for column in zip(*rows, strict=True)
+        )
         return Samples.from_columns(
-            np.array(columns[0]), *columns[1:6], np.array(columns[6])  # type: ignore[arg-type]
+            np.array(ts), namespace, workload, pod, container, resource, np.array(value)
         )

@@ -32,8 +32,11 @@ POD_MIN_MEMORY_BYTES = 250 * 2**20
 class Strategy(Protocol):
     """Computes bounds for aggregate ``rows``; ``share`` is 1 / containers per pod."""
 
-    name: str
-    description: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
 
     def estimate(
         self, model: UsageModel, rows: np.ndarray, share: np.ndarray
