@@ -99,9 +99,9 @@ class HistoryStore:
         rows = self._db.execute(query + " ORDER BY s.timestamp", args).fetchall()
         if not rows:
             return Samples.empty()
-        ts, namespace, workload, pod, container, resource, value = (
+        ts, namespaces, workloads, pods, containers, resources, values = (
             list(column) for column in zip(*rows, strict=True)
         )
         return Samples.from_columns(
-            np.array(ts), namespace, workload, pod, container, resource, np.array(value)
+            np.array(ts), namespaces, workloads, pods, containers, resources, np.array(values)
         )
