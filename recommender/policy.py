@@ -53,7 +53,10 @@ def apply_policy(
 
     ``uncappedTarget`` keeps the raw target (filtered to the controlled resources).
     """
-    if policy is not None and policy.mode == "Off":
+    if policy is None:
+        if all(name in DEFAULT_CONTROLLED_RESOURCES for name in rec.target):
+            return rec  # nothing to filter or cap
+    elif policy.mode == "Off":
         return None
     resources = policy.controlled_resources if policy else DEFAULT_CONTROLLED_RESOURCES
     return rec.with_maps(

@@ -63,23 +63,23 @@ def recommend(
     if len(rows) == 0:
         return []
     bounds = strategy.estimate(model, rows, pod_shares(model.keys, rows, index))
+    columns = {
+        (resource, field): getattr(bounds[resource], field).tolist()
+        for resource in bounds
+        for field in ("target", "lower", "upper")
+    }
+    evidences = evidence(model, rows)
     out = []
     for i, row in enumerate(rows.tolist()):
         key = model.keys[row]
         maps: list[dict[str, float]] = []
         for field in ("target", "lower", "upper"):
             values = {
-                K8S_CPU: float(getattr(bounds[CPU], field)[i]),
-                K8S_MEMORY: float(getattr(bounds[MEMORY], field)[i]),
+                K8S_CPU: columns[CPU, field][i],
+                K8S_MEMORY: columns[MEMORY, field][i],
             }
             if GPU in bounds:
-                values.update(
-                    size_gpu(
-                        float(getattr(bounds[GPU], field)[i]),
-                        float(getattr(bounds[GPU_MEMORY], field)[i]),
-                        gpu,
-                    )
-                )
+                values.update(size_gpu(columns[GPU, field][i], columns[GPU_MEMORY, field][i], gpu))
             maps.append(values)
         rec = ContainerRecommendation(
             container=key.container,
@@ -89,7 +89,7 @@ def recommend(
             lower_bound=maps[1],
             upper_bound=maps[2],
             uncapped_target=dict(maps[0]),
-            evidence=evidence(model, row),
+            evidence=evidences[i],
         )
         capped = apply_policy(rec, _policy(index.get((key.namespace, key.workload)), key.container))
         if capped is not None:
@@ -97,18 +97,25 @@ def recommend(
     return out
 
 
-def evidence(model: UsageModel, row: int) -> dict[str, float | int]:
-    """History behind a row's numbers."""
-    has_cpu = model.sample_count[row] > 0
-    first = model.first_sample[row] if has_cpu else model.any_first[row]
-    last = model.last_sample[row] if has_cpu else model.any_last[row]
-    count = int(model.sample_count[row] if has_cpu else model.any_count[row])
-    span = float(max(last - first, 0.0))
-    return {
-        "historySpanHours": round(span / 3600.0, 2),
-        "samples": count,
-        "firstSample": float(first),
-        "lastSample": float(last),
-        "oomKills": int(model.oom_count[row]),
-        "confidenceDays": round(min(span / DAY_S, count / SAMPLES_PER_DAY), 3),
-    }
+def evidence(model: UsageModel, rows: np.ndarray) -> list[dict[str, float | int]]:
+    """History behind each row's numbers (CPU samples when there are any, as upstream)."""
+    has_cpu = model.sample_count[rows] > 0
+    first = np.where(has_cpu, model.first_sample[rows], model.any_first[rows])
+    last = np.where(has_cpu, model.last_sample[rows], model.any_last[rows])
+    count = np.where(has_cpu, model.sample_count[rows], model.any_count[rows])
+    span = np.maximum(last - first, 0.0)
+    conf = np.minimum(span / DAY_S, count / SAMPLES_PER_DAY)
+    return [
+        {
+            "historySpanHours": round(s / 3600.0, 2),
+            "samples": c,
+            "firstSample": f,
+            "lastSample": la,
+            "oomKills": o,
+            "confidenceDays": round(k, 3),
+        }
+        for s, c, f, la, o, k in zip(
+            span.tolist(), count.tolist(), first.tolist(), last.tolist(),
+            model.oom_count[rows].tolist(), conf.tolist(), strict=True,
+        )
+    ]
