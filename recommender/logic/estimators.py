@@ -43,8 +43,9 @@ class PercentileEstimator:
     def estimate(
         self, hist: DecayingHistograms, rows: np.ndarray, confidence: np.ndarray, cap: float
     ) -> Bounds:
+        index = row_index(rows)
         target, lower, upper = hist.percentiles(
-            [self.target, self.lower, self.upper], hist.weights[rows], hist.total[rows]
+            [self.target, self.lower, self.upper], hist.weights[index], hist.total[index]
         )
         scale = 1.0 + self.margin
         return Bounds(
@@ -52,6 +53,14 @@ class PercentileEstimator:
             confidence_multiplier(lower * scale, confidence, *self.lower_confidence, cap),
             confidence_multiplier(upper * scale, confidence, *self.upper_confidence, cap),
         )
+
+
+def row_index(rows: np.ndarray) -> np.ndarray | slice:
+    """``rows`` as a slice when they are ``0..n-1`` (a view instead of a 1 KB-a-row copy)."""
+    n = len(rows)
+    if n and rows[0] == 0 and rows[-1] == n - 1 and bool((np.diff(rows) == 1).all()):
+        return slice(0, n)
+    return rows
 
 
 def confidence(span_days: np.ndarray, samples: np.ndarray) -> np.ndarray:
