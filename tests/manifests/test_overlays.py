@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
+import yaml
 
 from certs.pki import service_dns_names
-from tests.manifests.conftest import NAMESPACE, find, of_kind, render
+from tests.manifests.conftest import MANIFESTS, NAMESPACE, find, kubectl, of_kind, render
 
 INJECT = "cert-manager.io/inject-ca-from"
 
@@ -59,3 +63,24 @@ def test_webhook_still_mounts_the_same_secret() -> None:
     assert {"secretName": "tidal-webhook-tls", "defaultMode": 0o440} in [
         v.get("secret") for v in volumes
     ]
+
+
+def test_a_namespace_overlay_moves_every_reference(tmp_path) -> None:
+    """docs/install.md: `namespace: other` moves objects, subjects and the webhook service."""
+    base = os.path.relpath(MANIFESTS / "base", tmp_path)
+    certs_job = os.path.relpath(MANIFESTS / "certs-job", tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(
+        f"namespace: other\nresources: [{base}, {certs_job}]\n"
+    )
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    objs = tuple(d for d in yaml.safe_load_all(result.stdout) if d)
+    find(objs, "Namespace", "other")
+    for obj in objs:
+        assert obj["metadata"].get("namespace") in (None, "other")
+        for subject in obj.get("subjects", []):
+            assert subject["namespace"] == "other"
+        for hook in obj.get("webhooks", []):
+            assert hook["clientConfig"]["service"]["namespace"] == "other"
