@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 
 from certs.pki import service_dns_names
 
@@ -106,3 +107,30 @@ def signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+def key_matches(cert: x509.Certificate, key_pem: bytes) -> bool:
+    """True when ``key_pem`` is the private key of ``cert``."""
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        return False
+    return key.public_key() == cert.public_key()
+
+
+def still_valid(pem: bytes, now: dt.datetime) -> list[x509.Certificate]:
+    """The certificates in a PEM bundle that have not expired (unparsable input: none)."""
+    try:
+        certs = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        return []
+    return [cert for cert in certs if cert.not_valid_after_utc > now]
+
+
+def verifies(cert: x509.Certificate, ca_bundle: bytes) -> bool:
+    """True when some certificate of the PEM ``ca_bundle`` issued ``cert``."""
+    try:
+        cas = x509.load_pem_x509_certificates(ca_bundle)
+    except ValueError:
+        return False
+    return any(signed_by(cert, ca) for ca in cas)

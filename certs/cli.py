@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from certs import checks, pki
-from certs.install import InstallSettings, install_bundle, sync_in_cluster
+from certs.install import InstallSettings, inspect_cluster, install_bundle, sync_in_cluster
 
 DEFAULT_DIR = Path("certs/local")
 EXIT_PROBLEM = 1
@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--cert", type=Path, help="certificate file (default DIR/tls.crt)")
     check.add_argument("--ca", type=Path, help="CA to verify against (default DIR/ca.crt)")
     _min_days_arg(check)
+    check.add_argument(
+        "--in-cluster",
+        action="store_true",
+        help="check the cluster's serving Secret and the webhooks' caBundle instead of files",
+    )
+    _cluster_args(check)
     check.set_defaults(handler=cmd_check)
 
     rotate = commands.add_parser("rotate", help="renew the serving certificate, keep the CA")
@@ -146,17 +152,26 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    cert_path = args.cert or pki.Bundle.at(args.dir).cert
-    ca_path = args.ca or pki.Bundle.at(args.dir).ca_cert
-    cert = pki.load_certificate(cert_path)
-    ca = pki.load_certificate(ca_path) if ca_path.exists() else None
     now = dt.datetime.now(dt.UTC)
-    print(f"certificate: {cert_path}")
-    for line in checks.describe(cert).lines(now):
+    if args.in_cluster:
+        from certs.cluster import connect
+
+        cluster = connect(args.kubeconfig, args.context)
+        settings = install_settings(args)
+        info, found = inspect_cluster(cluster, settings, min_days=args.min_days, now=lambda: now)
+        print(f"certificate: secret {settings.namespace}/{settings.tls_secret}")
+    else:
+        cert_path = args.cert or pki.Bundle.at(args.dir).cert
+        ca_path = args.ca or pki.Bundle.at(args.dir).ca_cert
+        cert = pki.load_certificate(cert_path)
+        ca = pki.load_certificate(ca_path) if ca_path.exists() else None
+        info = checks.describe(cert)
+        found = checks.problems(
+            cert, args.service, args.namespace, min_days=args.min_days, ca=ca, now=now
+        )
+        print(f"certificate: {cert_path}")
+    for line in info.lines(now) if info else []:
         print(line)
-    found = checks.problems(
-        cert, args.service, args.namespace, min_days=args.min_days, ca=ca, now=now
-    )
     for problem in found:
         print(f"PROBLEM: {problem}")
     if not found:

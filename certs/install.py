@@ -12,9 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from certs import checks, objects, pki
 from certs.cluster import Cluster, WebhookKind
+
+PREVIOUS_CA = "previous-ca.crt"  # key in the CA Secret: the CA replaced last, trusted until expiry
+Clock = Callable[[], dt.datetime]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -29,10 +37,33 @@ class InstallSettings:
     validating: str = "tidal-webhook"  # "" skips the ValidatingWebhookConfiguration
     store_ca: bool = True  # keep the CA key in the cluster (needed for in-cluster rotation)
 
+    def webhook_configurations(self) -> list[tuple[WebhookKind, str]]:
+        """The (kind, name) of each configuration to patch."""
+        named: list[tuple[WebhookKind, str]] = [
+            ("MutatingWebhookConfiguration", self.mutating),
+            ("ValidatingWebhookConfiguration", self.validating),
+        ]
+        return [(kind, name) for kind, name in named if name]
 
-def install_bundle(cluster: Cluster, bundle: pki.Bundle, settings: InstallSettings) -> list[str]:
-    """Upload ``bundle`` and patch the webhook configurations; return what was done."""
+
+def install_bundle(
+    cluster: Cluster,
+    bundle: pki.Bundle,
+    settings: InstallSettings,
+    *,
+    previous_ca: bytes = b"",
+    now: Clock = _utcnow,
+) -> list[str]:
+    """Upload ``bundle`` and patch the webhook configurations; return what was done.
+
+    ``previous_ca`` (a replaced CA) stays in ``caBundle`` next to the new CA until it expires,
+    so webhook pods still serving a certificate of the old CA are trusted until they reload.
+    """
     ca = bundle.ca_cert.read_bytes()
+    previous = b"".join(
+        cert.public_bytes(serialization.Encoding.PEM)
+        for cert in checks.still_valid(previous_ca, now())
+    )
     actions: list[str] = []
     tls = objects.tls_secret(
         settings.tls_secret,
@@ -46,14 +77,11 @@ def install_bundle(cluster: Cluster, bundle: pki.Bundle, settings: InstallSettin
         stored = objects.ca_secret(
             settings.ca_secret, settings.namespace, ca=ca, ca_key=bundle.ca_key.read_bytes()
         )
+        if previous:
+            stored["data"][PREVIOUS_CA] = objects.b64(previous)
         actions.append(apply_secret(cluster, stored))
-    kinds: list[tuple[WebhookKind, str]] = [
-        ("MutatingWebhookConfiguration", settings.mutating),
-        ("ValidatingWebhookConfiguration", settings.validating),
-    ]
-    for kind, name in kinds:
-        if name:
-            actions.append(patch_ca_bundle(cluster, kind, name, ca))
+    for kind, name in settings.webhook_configurations():
+        actions.append(patch_ca_bundle(cluster, kind, name, ca + previous))
     return actions
 
 
@@ -95,35 +123,55 @@ def sync_in_cluster(
     *,
     min_days: float = checks.DEFAULT_MIN_DAYS,
     force_rotate: bool = False,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    now: Clock = _utcnow,
 ) -> list[str]:
     """Keep the CA in the cluster: create it once, renew the leaf when needed, then install.
 
     The leaf is renewed when it is missing, expires within ``min_days``, does not cover the
-    service names, is not signed by the stored CA, or when ``force_rotate`` is set.
+    service names, is not signed by the stored CA or does not match its key, or when
+    ``force_rotate`` is set. The CA is replaced (with a new leaf) when it is missing, broken or
+    expires within ``min_days``; the old one stays trusted in ``caBundle`` until it expires.
     """
     stored_ca = objects.secret_files(cluster.read_secret(settings.namespace, settings.ca_secret))
     stored_tls = objects.secret_files(cluster.read_secret(settings.namespace, settings.tls_secret))
     with tempfile.TemporaryDirectory(prefix="tidal-certs-") as tmp:
         out = Path(tmp)
-        actions: list[str] = []
-        if not {"ca.crt", "ca.key"} <= stored_ca.keys():
+        ca_reasons = _ca_reasons(stored_ca, min_days, now())
+        if ca_reasons:
             bundle = pki.generate(out, settings.service, settings.namespace)
-            actions.append("generated a new CA and serving certificate")
+            actions = ["generated a new CA and serving certificate: " + "; ".join(ca_reasons)]
+            previous = stored_ca.get("ca.crt", b"")
         else:
             bundle = pki.Bundle.at(out)
             _write(bundle.ca_cert, stored_ca["ca.crt"])
             _write(bundle.ca_key, stored_ca["ca.key"])
+            previous = stored_ca.get(PREVIOUS_CA, b"")
             reasons = _leaf_reasons(stored_tls, bundle, settings, min_days, now())
             if force_rotate:
                 reasons.append("rotation forced")
             if reasons:
                 pki.renew_leaf(out, settings.service, settings.namespace)
-                actions.append("renewed the serving certificate: " + "; ".join(reasons))
+                actions = ["renewed the serving certificate: " + "; ".join(reasons)]
             else:
                 _write(bundle.cert, stored_tls["tls.crt"])
                 _write(bundle.key, stored_tls["tls.key"])
-        return actions + install_bundle(cluster, bundle, settings)
+                actions = []
+        return actions + install_bundle(cluster, bundle, settings, previous_ca=previous, now=now)
+
+
+def _ca_reasons(stored: dict[str, bytes], min_days: float, now: dt.datetime) -> list[str]:
+    if not {"ca.crt", "ca.key"} <= stored.keys():
+        return ["no CA yet"]
+    try:
+        ca = x509.load_pem_x509_certificate(stored["ca.crt"])
+    except ValueError:
+        return ["the stored CA does not parse"]
+    if not checks.key_matches(ca, stored["ca.key"]):
+        return ["the stored CA key does not match its certificate"]
+    left = checks.describe(ca).days_left(now)
+    if left < min_days:
+        return [f"the CA expires in {left:.1f} days (< {min_days:g})"]
+    return []
 
 
 def _leaf_reasons(
@@ -140,10 +188,46 @@ def _leaf_reasons(
     except ValueError:
         return ["the stored serving certificate does not parse"]
     ca = pki.load_certificate(bundle.ca_cert)
-    return checks.problems(
+    reasons = checks.problems(
         leaf, settings.service, settings.namespace, min_days=min_days, ca=ca, now=now
     )
+    if not checks.key_matches(leaf, stored_tls["tls.key"]):
+        reasons.append("tls.key does not match tls.crt")
+    return reasons
 
 
 def _write(path: Path, data: bytes) -> None:
     pki.write_file(path, data, mode=pki.KEY_MODE)
+
+
+def inspect_cluster(
+    cluster: Cluster,
+    settings: InstallSettings,
+    *,
+    min_days: float = checks.DEFAULT_MIN_DAYS,
+    now: Clock = _utcnow,
+) -> tuple[checks.CertificateInfo | None, list[str]]:
+    """The serving certificate in the cluster, and everything wrong with it or with caBundle."""
+    where = f"secret {settings.namespace}/{settings.tls_secret}"
+    files = objects.secret_files(cluster.read_secret(settings.namespace, settings.tls_secret))
+    if "tls.crt" not in files:
+        return None, [f"{where} has no tls.crt"]
+    leaf = x509.load_pem_x509_certificate(files["tls.crt"])
+    ca = x509.load_pem_x509_certificate(files["ca.crt"]) if "ca.crt" in files else None
+    found = checks.problems(
+        leaf, settings.service, settings.namespace, min_days=min_days, ca=ca, now=now()
+    )
+    if not checks.key_matches(leaf, files.get("tls.key", b"")):
+        found.append(f"{where}: tls.key does not match tls.crt")
+    for kind, name in settings.webhook_configurations():
+        configuration = cluster.read_webhook_configuration(kind, name)
+        if configuration is None:
+            found.append(f"{kind} {name} not found")
+            continue
+        for webhook in configuration.get("webhooks") or []:
+            bundle = (webhook.get("clientConfig") or {}).get("caBundle", "")
+            if not checks.verifies(leaf, objects.unb64(bundle)):
+                found.append(
+                    f"{kind} {name}: caBundle of {webhook['name']} does not verify the certificate"
+                )
+    return checks.describe(leaf), found

@@ -13,7 +13,13 @@ import yaml
 from certs import checks, objects, pki
 from certs.cli import main
 from certs.cluster import connect
-from certs.install import InstallSettings, install_bundle, sync_in_cluster
+from certs.install import (
+    PREVIOUS_CA,
+    InstallSettings,
+    inspect_cluster,
+    install_bundle,
+    sync_in_cluster,
+)
 from tests.certs.conftest import NAMESPACE, SERVICE
 from tests.certs.fake_apiserver import (
     MUTATING,
@@ -146,7 +152,7 @@ def _ca(cluster: FakeCluster) -> bytes:
 
 def test_sync_in_cluster_generates_once_then_changes_nothing(cluster) -> None:
     first = sync_in_cluster(cluster, SETTINGS)
-    assert first[0] == "generated a new CA and serving certificate"
+    assert first[0] == "generated a new CA and serving certificate: no CA yet"
     leaf, ca = _leaf(cluster), _ca(cluster)
     tls = _decoded(cluster.secrets[(NAMESPACE, "tidal-webhook-tls")])
     assert tls["ca.crt"] == ca
@@ -182,6 +188,72 @@ def test_sync_in_cluster_force_and_wrong_names_renew(cluster) -> None:
     assert _leaf(cluster) != leaf
 
 
+def test_sync_in_cluster_renews_a_leaf_whose_key_does_not_match(cluster) -> None:
+    sync_in_cluster(cluster, SETTINGS)
+    leaf = _leaf(cluster)
+    secret = cluster.secrets[(NAMESPACE, "tidal-webhook-tls")]
+    secret["data"]["tls.key"] = cluster.secrets[(NAMESPACE, "tidal-webhook-ca")]["data"]["ca.key"]
+    actions = sync_in_cluster(cluster, SETTINGS)
+    assert "tls.key does not match tls.crt" in actions[0]
+    assert _leaf(cluster) != leaf
+
+
+def test_expiring_ca_is_replaced_and_the_old_one_trusted_until_it_expires(
+    cluster, tmp_path
+) -> None:
+    short_lived = pki.generate(tmp_path, SERVICE, NAMESPACE, ca_days=20, leaf_days=20)
+    install_bundle(cluster, short_lived, SETTINGS)
+    old_ca = _ca(cluster)
+
+    actions = sync_in_cluster(cluster, SETTINGS)
+    assert actions[0].startswith("generated a new CA and serving certificate: the CA expires in")
+    new_ca = _ca(cluster)
+    assert new_ca != old_ca
+    # Pods still serving the old leaf stay trusted: caBundle holds the new and the old CA.
+    assert _ca_bundles(cluster) == [new_ca + old_ca] * 3
+    assert _decoded(cluster.secrets[(NAMESPACE, "tidal-webhook-ca")])[PREVIOUS_CA] == old_ca
+    leaf = pki.x509.load_pem_x509_certificate(_leaf(cluster))
+    assert checks.verifies(leaf, new_ca) and not checks.verifies(leaf, old_ca)
+
+    writes = len(cluster.writes)
+    sync_in_cluster(cluster, SETTINGS)
+    assert len(cluster.writes) == writes  # stable while the old CA is still valid
+
+    in_21_days = dt.datetime.now(dt.UTC) + dt.timedelta(days=21)
+    sync_in_cluster(cluster, SETTINGS, now=lambda: in_21_days)
+    assert _ca_bundles(cluster) == [new_ca] * 3
+    assert PREVIOUS_CA not in cluster.secrets[(NAMESPACE, "tidal-webhook-ca")]["data"]
+    assert _ca(cluster) == new_ca
+
+
+def test_broken_ca_secret_is_replaced(cluster) -> None:
+    sync_in_cluster(cluster, SETTINGS)
+    old_ca = _ca(cluster)
+    cluster.secrets[(NAMESPACE, "tidal-webhook-ca")]["data"]["ca.crt"] = objects.b64(b"junk")
+    actions = sync_in_cluster(cluster, SETTINGS)
+    assert actions[0].endswith("the stored CA does not parse")
+    assert _ca(cluster) != old_ca
+    assert _ca_bundles(cluster) == [_ca(cluster)] * 3  # junk is never trusted
+
+
+def test_inspect_cluster_finds_a_stale_ca_bundle(cluster, bundle, tmp_path) -> None:
+    assert inspect_cluster(cluster, SETTINGS)[1] == [
+        f"secret {NAMESPACE}/tidal-webhook-tls has no tls.crt"
+    ]
+    install_bundle(cluster, bundle, SETTINGS)
+    info, problems = inspect_cluster(cluster, SETTINGS)
+    assert problems == [] and info is not None
+    assert info.subject == f"CN={SERVICE}.{NAMESPACE}.svc"
+
+    other = pki.generate(tmp_path, SERVICE, NAMESPACE)
+    config = cluster.configurations[(VALIDATING, "tidal-webhook")]
+    config["webhooks"][1]["clientConfig"]["caBundle"] = objects.b64(other.ca_cert.read_bytes())
+    _, problems = inspect_cluster(cluster, SETTINGS)
+    assert problems == [
+        f"{VALIDATING} tidal-webhook: caBundle of second.x does not verify the certificate"
+    ]
+
+
 @pytest.fixture
 def apiserver(cluster: FakeCluster) -> Iterator[FakeApiServer]:
     server = FakeApiServer(cluster)
@@ -212,6 +284,20 @@ def test_kubernetes_client_path_against_an_http_apiserver(
     assert len(cluster.writes) == writes
     assert main(["rotate", "--in-cluster", "--force", "--kubeconfig", str(kubeconfig)]) == 0
     assert len(cluster.writes) > writes
+
+
+def test_cli_check_in_cluster(apiserver, cluster, tmp_path, capsys) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(apiserver.kubeconfig()))
+    check = ["check", "--in-cluster", "--kubeconfig", str(kubeconfig)]
+    assert main(check) == 1
+    assert "has no tls.crt" in capsys.readouterr().out
+    assert main(["install", "--kubeconfig", str(kubeconfig)]) == 0
+    capsys.readouterr()
+    assert main(check) == 0
+    out = capsys.readouterr().out
+    assert "subject:   CN=tidal-webhook.tidal-system.svc" in out and out.rstrip().endswith("OK")
+    assert main([*check, "--min-days", "400"]) == 1
 
 
 def test_cli_install_from_a_directory(apiserver, cluster, tmp_path, capsys) -> None:
