@@ -30,7 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tidal-certs", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="tidal-certs",
+        description="Generate, check, rotate and install the TLS certificates of Tidal's "
+        "admission webhook. Exit codes: 0 fine, 1 a certificate problem found by `check`, "
+        "2 an error.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="create a CA and a serving certificate")
