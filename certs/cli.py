@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from certs import checks, pki
+from certs.cluster import ClusterError
 from certs.install import InstallSettings, inspect_cluster, install_bundle, sync_in_cluster
 
 DEFAULT_DIR = Path("certs/local")
@@ -24,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except (OSError, ValueError, LookupError) as error:
+    except (OSError, ValueError, LookupError, ClusterError) as error:
         print(f"tidal-certs: error: {error}", file=sys.stderr)
         return EXIT_ERROR
 

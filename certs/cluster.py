@@ -6,6 +6,7 @@ model classes of a particular ``kubernetes`` client release.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any, Literal, Protocol
@@ -28,8 +29,16 @@ class Cluster(Protocol):
     ) -> None: ...
 
 
+class ClusterError(RuntimeError):
+    """An API call failed (forbidden, conflict, unreachable, bad kubeconfig, ...)."""
+
+
 class KubernetesCluster:
-    """``Cluster`` backed by the official ``kubernetes`` Python client."""
+    """``Cluster`` backed by the official ``kubernetes`` Python client.
+
+    Writes skip response deserialization (``_preload_content=False``): only success matters.
+    A list body is sent as ``application/json-patch+json`` by every client release.
+    """
 
     def __init__(self, api_client: Any) -> None:
         from kubernetes import client
@@ -39,7 +48,8 @@ class KubernetesCluster:
         self._admission = client.AdmissionregistrationV1Api(api_client)
 
     def read_secret(self, namespace: str, name: str) -> dict | None:
-        return self._read(self._core.read_namespaced_secret, name, namespace)
+        read = self._core.read_namespaced_secret
+        return self._read(f"secret {namespace}/{name}", read, name, namespace)
 
     def create_secret(self, namespace: str, body: dict) -> None:
         c = self._client
@@ -51,47 +61,60 @@ class KubernetesCluster:
             type=body["type"],
             data=body["data"],
         )
-        self._core.create_namespaced_secret(namespace, model, _preload_content=False)
+        where = f"create secret {namespace}/{meta['name']}"
+        self._call(where, self._core.create_namespaced_secret, namespace, model)
 
-    # Writes skip response deserialization (``_preload_content=False``): only success matters.
     def patch_secret(self, namespace: str, name: str, patch: JsonPatch) -> None:
-        # A list body is sent as application/json-patch+json by every client release.
-        self._core.patch_namespaced_secret(name, namespace, patch, _preload_content=False)
+        where = f"patch secret {namespace}/{name}"
+        self._call(where, self._core.patch_namespaced_secret, name, namespace, patch)
 
     def delete_secret(self, namespace: str, name: str) -> None:
-        self._core.delete_namespaced_secret(name, namespace, _preload_content=False)
+        where = f"delete secret {namespace}/{name}"
+        self._call(where, self._core.delete_namespaced_secret, name, namespace)
 
     def read_webhook_configuration(self, kind: WebhookKind, name: str) -> dict | None:
-        if kind == "MutatingWebhookConfiguration":
-            return self._read(self._admission.read_mutating_webhook_configuration, name)
-        return self._read(self._admission.read_validating_webhook_configuration, name)
+        return self._read(f"{kind} {name}", self._webhook_method("read", kind), name)
 
     def patch_webhook_configuration(self, kind: WebhookKind, name: str, patch: JsonPatch) -> None:
-        if kind == "MutatingWebhookConfiguration":
-            self._admission.patch_mutating_webhook_configuration(
-                name, patch, _preload_content=False
-            )
-        else:
-            self._admission.patch_validating_webhook_configuration(
-                name, patch, _preload_content=False
-            )
+        self._call(f"patch {kind} {name}", self._webhook_method("patch", kind), name, patch)
 
-    def _read(self, method: Any, *args: str) -> dict | None:
+    def _webhook_method(self, verb: str, kind: WebhookKind) -> Any:
+        prefix = "mutating" if kind == "MutatingWebhookConfiguration" else "validating"
+        return getattr(self._admission, f"{verb}_{prefix}_webhook_configuration")
+
+    def _read(self, what: str, method: Any, *args: Any) -> dict | None:
         try:
             response = method(*args, _preload_content=False)
         except self._client.exceptions.ApiException as error:
             if error.status == 404:
                 return None
-            raise
+            raise ClusterError(f"read {what}: {_describe(error)}") from error
         return json.loads(response.data)
+
+    def _call(self, what: str, method: Any, *args: Any) -> None:
+        try:
+            method(*args, _preload_content=False)
+        except self._client.exceptions.ApiException as error:
+            raise ClusterError(f"{what}: {_describe(error)}") from error
+
+
+def _describe(error: Any) -> str:
+    """``403 Forbidden: <the apiserver's message>`` from an ``ApiException``."""
+    message = ""
+    with contextlib.suppress(ValueError, AttributeError):
+        message = json.loads(error.body or "{}").get("message", "")
+    return f"{error.status} {error.reason}" + (f": {message}" if message else "")
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None) -> KubernetesCluster:
     """In-cluster config inside a pod (unless a kubeconfig is named), else the kubeconfig."""
     from kubernetes import client, config
 
-    if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config()
-        return KubernetesCluster(client.ApiClient())
-    api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-    return KubernetesCluster(api_client)
+    try:
+        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config()
+            return KubernetesCluster(client.ApiClient())
+        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
+        return KubernetesCluster(api_client)
+    except config.ConfigException as error:
+        raise ClusterError(f"cannot load the cluster configuration: {error}") from error

@@ -95,6 +95,7 @@ class FakeApiServer:
     def __init__(self, cluster: FakeCluster) -> None:
         self.cluster = cluster
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content type)
+        self.forbidden_secrets: set[str] = set()  # names answered with 403, like RBAC would
         handler = self._handler_class()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -157,6 +158,10 @@ class FakeApiServer:
         not_found = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404}
         if match := _SECRET.match(path):
             namespace, name = match.groups()
+            if (name or (body or {}).get("metadata", {}).get("name")) in self.forbidden_secrets:
+                message = f'secrets "{name}" is forbidden: User "sa" cannot {method.lower()}'
+                status = {"kind": "Status", "code": 403, "reason": "Forbidden", "message": message}
+                return 403, status
             if method == "POST":
                 c.create_secret(namespace, body)
                 return 201, body

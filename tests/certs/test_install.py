@@ -310,3 +310,20 @@ def test_cli_install_from_a_directory(apiserver, cluster, tmp_path, capsys) -> N
     assert main(args) == 0
     assert "set" not in capsys.readouterr().out.replace("unchanged", "")
     assert _ca_bundles(cluster) == [(tmp_path / "pki" / "ca.crt").read_bytes()] * 3
+
+
+def test_cli_reports_api_errors_without_a_traceback(apiserver, tmp_path, capsys) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(apiserver.kubeconfig()))
+    apiserver.forbidden_secrets.add("tidal-webhook-ca")
+    assert main(["install", "--kubeconfig", str(kubeconfig)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tidal-certs: error: read secret tidal-system/tidal-webhook-ca: 403")
+    assert 'secrets "tidal-webhook-ca" is forbidden' in err
+
+
+def test_cli_reports_a_bad_kubeconfig(tmp_path, capsys) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    assert main(["install", "--kubeconfig", str(kubeconfig)]) == 2
+    assert "cannot load the cluster configuration" in capsys.readouterr().err
