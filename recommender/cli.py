@@ -16,6 +16,7 @@ COMMANDS = {
     "demo": "demo",
     "ingest": "ingest",
     "recommend": "recommend",
+    "report": "report",
 }
 
 

@@ -1,0 +1,84 @@
+"""Markdown: for pull requests, wikis and chat; GitHub-flavoured tables."""
+
+from __future__ import annotations
+
+from recommender.report.formats import text as T
+from recommender.report.model import Report
+
+_ICON = {"under": "🔺", "no-request": "🔺", "over": "🔻", "ok": "✅"}
+
+
+def _esc(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render(report: Report) -> str:
+    cur = report.prices.currency
+    out = [
+        "# Tidal recommendation report",
+        "",
+        f"Generated {report.generated_at} · strategy `{report.strategy}`"
+        + (f" · source {report.source}" if report.source else ""),
+        "",
+        f"**Estimated monthly saving: {T.money(report.cluster.total, cur)}** "
+        f"({T.money(report.cluster.current, cur)} now, "
+        f"{T.money(report.cluster.recommended, cur)} recommended; {T.price_list(report.prices)}).",
+        "",
+        "## Containers",
+        "",
+        "| Workload | Container | Replicas | Resource | Request | Limit | Target | Bounds "
+        "| Δ/pod | Δ×replicas | p50 | p95 | max | Status |",
+        "|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for c in report.containers:
+        for i, line in enumerate(c.lines):
+            status = f"{_ICON.get(line.status, '')} {line.status}".strip()
+            if line.diff_percent is not None and line.status in ("under", "over"):
+                status += f" ({T.percent(line)})"
+            bounds = f"{T.amount(line, 'lowerBound')} – {T.amount(line, 'upperBound')}"
+            out.append("| " + " | ".join(_esc(x) for x in (
+                f"{c.namespace}/{c.workload}" if i == 0 else "", c.container if i == 0 else "",
+                T.replicas(c) if i == 0 else "", line.resource, T.amount(line, "request"),
+                T.amount(line, "limit"), T.amount(line, "target"), bounds, T.diff(line),
+                T.diff(line, c.replicas), T.usage(line, "p50"), T.usage(line, "p95"),
+                T.usage(line, "max"), status,
+            )) + " |")
+    flagged = [(c, f) for c in report.containers for f in c.flags]
+    if flagged:
+        out += ["", "## Flags", ""]
+        out += [
+            f"- {'⚠️' if f.severity == 'warning' else 'ℹ️'} `{c.namespace}/{c.workload}` "
+            f"**{c.container}**: {f.message}"
+            for c, f in flagged
+        ]
+    if report.gpus:
+        out += ["", "## GPUs", "",
+                "| Workload | Model | Current | Duty cycle | Idle | Busy p95 | Memory max "
+                "| Options |", "|---|---|---|---:|---:|---:|---:|---|"]
+        for g in report.gpus:
+            current = ", ".join(f"{int(n)} × `{r}`" for r, n in g.current.items()) or "-"
+            options = "; ".join(
+                f"{int(o.count)} × `{o.resource}`"
+                + ("" if o.monthly_saving is None
+                   else f" ({T.money(o.monthly_saving, cur, signed=True)}/mo)")
+                for o in g.options
+            )
+            out.append("| " + " | ".join((
+                f"{g.namespace}/{g.workload}/{g.container}", g.model or "-", current,
+                "-" if g.duty_cycle is None else f"{g.duty_cycle:.0%}",
+                "-" if g.idle_share is None else f"{g.idle_share:.0%}",
+                "-" if g.busy is None else f"{g.busy.p95:.2f}",
+                "-" if g.memory is None else T.gigabytes(g.memory.max),
+                options,
+            )) + " |")
+    out += ["", "## Savings by namespace (monthly, estimated)", "",
+            "| Namespace | CPU | Memory | GPU | Now | Recommended | Saving |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for s in [*report.namespaces, report.cluster]:
+        name = s.namespace or "**cluster**"
+        out.append("| " + " | ".join((
+            name, *(T.money(s.by_resource[r], cur) for r in ("cpu", "memory", "gpu")),
+            T.money(s.current, cur), T.money(s.recommended, cur), T.money(s.total, cur),
+        )) + " |")
+    out += [""] + [f"> {note}" for note in report.notes]
+    return "\n".join(out) + "\n"

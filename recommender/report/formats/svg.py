@@ -1,0 +1,157 @@
+"""Small inline SVG charts drawn by hand: no JavaScript, no external assets.
+
+Colours come from one palette so tests can find each chart in a screenshot.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from html import escape
+
+from recommender.report.usage import Bucket
+
+USAGE = "#4e79a7"  # usage distribution bars
+CURRENT = "#e15759"  # current request
+TARGET = "#59a14f"  # recommended target
+SAVING = "#f28e2b"  # savings bars
+EXTRA_COST = "#9c755f"  # negative savings
+SERIES = ("#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#4e79a7", "#bab0ac")
+AXIS = "#666666"
+GRID = "#e5e5e5"
+
+
+def _f(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def _svg(width: int, height: int, label: str, body: list[str]) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}">'
+        f"<title>{escape(label)}</title>" + "".join(body) + "</svg>"
+    )
+
+
+def distribution_chart(
+    buckets: Sequence[Bucket],
+    current: float | None,
+    target: float | None,
+    fmt: Callable[[float], str],
+    label: str,
+    title: str = "",
+    width: int = 340,
+    height: int = 150,
+) -> str:
+    """Usage histogram (log x axis) with the current request and the target as lines."""
+    left, right, top, bottom = 8, 8, 18, 26
+    points = [b.start for b in buckets if b.start > 0] + [b.end for b in buckets]
+    points += [v for v in (current, target) if v]
+    lo, hi = min(points) / 1.3, max(points) * 1.3
+    span = math.log(hi / lo)
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def x(value: float) -> float:
+        return left + plot_w * math.log(max(value, lo) / lo) / span
+
+    peak = max((b.share for b in buckets), default=1.0) or 1.0
+    body = [f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+            f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" '
+            f'stroke="{AXIS}"/>']
+    for b in buckets:
+        x0, x1 = x(max(b.start, lo)), x(b.end)
+        h = plot_h * b.share / peak
+        body.append(f'<rect class="usage" x="{_f(x0)}" y="{_f(top + plot_h - h)}" '
+                    f'width="{_f(max(x1 - x0, 1.5))}" height="{_f(h)}" fill="{USAGE}"/>')
+    for value, colour, name, dash in ((current, CURRENT, "request", ' stroke-dasharray="5 3"'),
+                                      (target, TARGET, "target", "")):
+        if not value:
+            continue
+        px = _f(x(value))
+        body.append(f'<line class="{name}" x1="{px}" y1="{top - 4}" x2="{px}" '
+                    f'y2="{top + plot_h}" stroke="{colour}" stroke-width="3"{dash}/>')
+    for tick in _log_ticks(lo, hi):
+        px = _f(x(tick))
+        body.append(f'<text x="{px}" y="{height - 8}" font-size="10" text-anchor="middle" '
+                    f'fill="{AXIS}">{escape(fmt(tick))}</text>')
+    body.append(f'<text x="{width - right}" y="12" font-size="11" font-weight="bold" '
+                f'text-anchor="end" fill="#333">{escape(title)}</text>')
+    legend = [("usage", USAGE), ("request", CURRENT), ("target", TARGET)]
+    lx = left
+    for name, colour in legend:
+        body.append(f'<rect x="{lx}" y="4" width="9" height="9" fill="{colour}"/>'
+                    f'<text x="{lx + 12}" y="12" font-size="10" fill="#333">{name}</text>')
+        lx += 64
+    return _svg(width, height, label, body)
+
+
+def _log_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
+    step = (math.log(hi) - math.log(lo)) / (count + 1)
+    return [math.exp(math.log(lo) + step * (i + 1)) for i in range(count)]
+
+
+def bar_chart(
+    items: Sequence[tuple[str, float]], fmt: Callable[[float], str], label: str,
+    width: int = 520,
+) -> str:
+    """Horizontal bars (negative values in another colour), one per item."""
+    row, left, right = 28, 110, 110
+    height = row * max(len(items), 1) + 12
+    peak = max((abs(v) for _, v in items), default=1.0) or 1.0
+    body = [f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>']
+    for i, (name, value) in enumerate(items):
+        y = 6 + i * row
+        w = (width - left - right) * abs(value) / peak
+        colour = SAVING if value >= 0 else EXTRA_COST
+        body.append(f'<text x="{left - 8}" y="{y + 17}" font-size="12" text-anchor="end" '
+                    f'fill="#333">{escape(name)}</text>')
+        body.append(f'<rect class="bar" x="{left}" y="{y + 3}" width="{_f(max(w, 1))}" '
+                    f'height="{row - 8}" fill="{colour}"/>')
+        body.append(f'<text x="{_f(left + w + 6)}" y="{y + 17}" font-size="12" '
+                    f'fill="#333">{escape(fmt(value))}</text>')
+    return _svg(width, height, label, body)
+
+
+def line_chart(
+    series: Sequence[tuple[str, Sequence[tuple[float, float]]]], label: str,
+    width: int = 720, height: int = 240,
+) -> str:
+    """Lines of 0..1 values over time (GPU utilisation), with a legend and day ticks."""
+    left, right, top, bottom = 40, 12, 28, 26
+    times = [t for _, points in series for t, _ in points]
+    if not times:
+        return _svg(width, height, label, [])
+    t0, t1 = min(times), max(times)
+    t1 = t1 if t1 > t0 else t0 + 1
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def xy(t: float, v: float) -> str:
+        return f"{_f(left + plot_w * (t - t0) / (t1 - t0))},{_f(top + plot_h * (1 - v))}"
+
+    body = [f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>']
+    for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
+        y = _f(top + plot_h * (1 - frac))
+        body.append(f'<line x1="{left}" y1="{y}" x2="{width - right}" y2="{y}" '
+                    f'stroke="{GRID}"/><text x="{left - 4}" y="{y}" font-size="10" '
+                    f'text-anchor="end" dominant-baseline="middle" fill="{AXIS}">'
+                    f"{frac:.0%}</text>")
+    day = 86400.0
+    tick = math.ceil(t0 / day) * day
+    while tick <= t1:
+        x = _f(left + plot_w * (tick - t0) / (t1 - t0))
+        text = datetime.fromtimestamp(tick, UTC).strftime("%b %d")
+        body.append(f'<line x1="{x}" y1="{top}" x2="{x}" y2="{top + plot_h}" stroke="{GRID}"/>'
+                    f'<text x="{x}" y="{height - 8}" font-size="10" text-anchor="middle" '
+                    f'fill="{AXIS}">{text}</text>')
+        tick += day
+    lx = left
+    for i, (name, points) in enumerate(series):
+        colour = SERIES[i % len(SERIES)]
+        path = " ".join(xy(t, v) for t, v in points)
+        body.append(f'<polyline class="series" points="{path}" fill="none" stroke="{colour}" '
+                    f'stroke-width="2.5"/>')
+        body.append(f'<rect x="{lx}" y="8" width="10" height="10" fill="{colour}"/>'
+                    f'<text x="{lx + 14}" y="17" font-size="11" fill="#333">{escape(name)}</text>')
+        lx += 14 + 7 * len(name) + 20
+    return _svg(width, height, label, body)

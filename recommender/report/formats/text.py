@@ -1,0 +1,111 @@
+"""Cell texts shared by the human formats (table, markdown, csv, html)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from recommender.quantity import human
+from recommender.report.model import ContainerReport, ResourceLine
+from recommender.report.prices import HOURS_PER_MONTH, Prices
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def amount(line: ResourceLine, field: str) -> str:
+    """A line's value for display: ``672m``, ``1.4Gi``, ``4 gpu``, ``1 mig-2g.20gb``; ``-``."""
+    if line.resource == "gpu":
+        devices = line.devices.get(field)
+        if not devices:
+            return "-"
+        return " + ".join(
+            f"{human(r, n)} {r.removeprefix('nvidia.com/')}" for r, n in sorted(devices.items())
+        )
+    value = line.values.get(field)
+    return "-" if value is None else human(line.resource, value)
+
+
+def usage(line: ResourceLine, which: str) -> str:
+    if line.usage is None:
+        return "-"
+    return human("gpu" if line.resource == "gpu" else line.resource, getattr(line.usage, which))
+
+
+def diff(line: ResourceLine, replicas: int | None = 1) -> str:
+    """Signed difference, e.g. ``-328m`` or ``+1.4Gi``, times ``replicas``."""
+    value = line.diff_per_pod
+    if value is None or replicas is None:
+        return "-"
+    value *= replicas
+    if abs(value) < 1e-9:
+        return "0"
+    sign = "+" if value > 0 else "-"
+    resource = "gpu" if line.resource == "gpu" else line.resource
+    return sign + human(resource, abs(value))
+
+
+def percent(line: ResourceLine) -> str:
+    value = line.diff_percent
+    return "-" if value is None else f"{value:+.0f}%"
+
+
+def money(value: float | None, currency: str, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    symbol = CURRENCY_SYMBOLS.get(currency, currency + " ")
+    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
+    return f"{sign}{symbol}{abs(value):,.2f}"
+
+
+def gigabytes(value: float) -> str:
+    """GPU memory in decimal GB, as GPU models are named: ``65.5GB``."""
+    return f"{value / 1e9:.1f}".rstrip("0").rstrip(".") + "GB"
+
+
+def price(value: float, currency: str) -> str:
+    """A unit price with the digits it needs: ``$0.0316``, ``$2.50``."""
+    symbol = CURRENCY_SYMBOLS.get(currency, currency + " ")
+    text = f"{value:.4f}".rstrip("0")
+    if len(text.split(".")[1]) < 2:
+        text = f"{value:.2f}"
+    return f"{symbol}{text}"
+
+
+def price_list(prices: Prices) -> str:
+    """``$0.0316/core-h, $0.0042/GiB-h, $2.50/GPU-h (A100-80GB $3.67), 730 h``."""
+    cur = prices.currency
+    gpu = f"{price(prices.gpu, cur)}/GPU-h"
+    if prices.gpu_by_model:
+        gpu += " (" + ", ".join(f"{m} {price(v, cur)}"
+                                for m, v in sorted(prices.gpu_by_model.items())) + ")"
+    return (f"{price(prices.cpu, cur)}/core-h, {price(prices.memory, cur)}/GiB-h, {gpu}, "
+            f"{HOURS_PER_MONTH:g} h a month")
+
+
+def saving(container: ContainerReport) -> float | None:
+    costs = [line.cost.saving for line in container.lines if line.cost is not None]
+    return sum(costs) if costs else None
+
+
+def timestamp(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+
+
+def replicas(container: ContainerReport) -> str:
+    """``3``, or ``1 (8% of the time)`` for batch workloads; ``?`` when unknown."""
+    if container.replicas is None:
+        return "?"
+    text = str(container.replicas)
+    if container.activity < 1.0:
+        text += f" ({container.activity:.0%} of the time)"
+    return text
+
+
+def pods(container: ContainerReport) -> str:
+    """``3 replicas``, ``1 replica, running 8% of the time``."""
+    n = container.replicas
+    text = "? replicas" if n is None else f"{n} replica{'' if n == 1 else 's'}"
+    if container.activity < 1.0:
+        text += f", running {container.activity:.0%} of the time"
+    return text

@@ -1,0 +1,98 @@
+"""What workloads request today: the "current resources" side of a report.
+
+A :class:`CurrentResourcesSource` produces an :class:`Inventory`. Offline it comes from
+manifests (:mod:`recommender.report.manifests`); a cluster source (live pod templates, HPAs and
+VPA status) plugs in behind the same protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from recommender.logic.gpu import GPU_MODELS, GpuModel
+
+# Kinds whose pod template a report can read and a patch can change.
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job")
+BATCH_KINDS = ("CronJob", "Job")
+
+
+@dataclass(frozen=True)
+class ContainerResources:
+    """``resources:`` of one container, in base units keyed by Kubernetes resource name."""
+
+    name: str
+    requests: dict[str, float] = field(default_factory=dict)
+    limits: dict[str, float] = field(default_factory=dict)
+
+    def request(self, resource: str) -> float | None:
+        """The effective request: an unset request defaults to the limit, as Kubernetes does."""
+        if resource in self.requests:
+            return self.requests[resource]
+        return self.limits.get(resource)
+
+
+@dataclass(frozen=True)
+class Autoscaler:
+    """A HorizontalPodAutoscaler reduced to what a report needs."""
+
+    name: str
+    resources: tuple[str, ...]  # resource metrics it scales on (cpu, memory)
+    min_replicas: int
+    max_replicas: int
+
+
+@dataclass(frozen=True)
+class WorkloadResources:
+    """One workload's pod template resources and replica count."""
+
+    namespace: str
+    kind: str
+    name: str
+    replicas: int
+    containers: tuple[ContainerResources, ...]
+    gpu_product: str = ""  # node selector ``nvidia.com/gpu.product`` when set
+
+    @property
+    def workload(self) -> str:
+        """``Kind/name``, the workload form of the history."""
+        return f"{self.kind}/{self.name}"
+
+    def container(self, name: str) -> ContainerResources | None:
+        return next((c for c in self.containers if c.name == name), None)
+
+
+@dataclass
+class Inventory:
+    """Workloads and HPAs by ``(namespace, Kind/name)``."""
+
+    workloads: dict[tuple[str, str], WorkloadResources] = field(default_factory=dict)
+    autoscalers: dict[tuple[str, str], Autoscaler] = field(default_factory=dict)
+
+    def add(self, workload: WorkloadResources) -> None:
+        self.workloads[(workload.namespace, workload.workload)] = workload
+
+    def workload(self, namespace: str, workload: str) -> WorkloadResources | None:
+        return self.workloads.get((namespace, workload))
+
+    def autoscaler(self, namespace: str, workload: str) -> Autoscaler | None:
+        return self.autoscalers.get((namespace, workload))
+
+
+class CurrentResourcesSource(Protocol):
+    """Where current requests/limits come from (manifests offline, the API server live)."""
+
+    def load(self) -> Inventory: ...
+
+
+def match_gpu_model(product: str) -> GpuModel | None:
+    """The GPU model named by a ``nvidia.com/gpu.product`` label value, if recognisable.
+
+    Every part of the model name (``A100``, ``80GB``) must be a part of the product name
+    (``NVIDIA-A100-SXM4-80GB``).
+    """
+    parts = set(product.upper().replace("_", "-").replace(" ", "-").split("-"))
+    for model in GPU_MODELS.values():
+        if parts and set(model.name.upper().split("-")) <= parts:
+            return model
+    return None
