@@ -118,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
     model = build_model(samples)
     progress.stage("recommending")
     recs = recommend(model, strategy, vpas, gpu)
-    source = f"history {args.history}" if args.history else f"store {args.store or DEFAULT_STORE}"
+    # File names only: a report is shared, local paths are noise (and break golden files).
+    source = (f"history {args.history.name}" if args.history
+              else f"store {Path(args.store or DEFAULT_STORE).name}")
     report = build_report(ReportInputs(
         model=model, recommendations=recs, strategy=strategy, inventory=inventory, vpas=vpas,
         samples=samples, gpu=gpu, prices=prices, rounding=rounding, tolerance=args.tolerance,

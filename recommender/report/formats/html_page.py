@@ -59,7 +59,7 @@ def _container_rows(c: ContainerReport) -> list[str]:
         rows.append("<tr>" + "".join((
             _cell(c.container, "l"), _cell(line.resource, "l"), _cell(T.amount(line, "request")),
             _cell(T.amount(line, "limit")), _cell(T.amount(line, "target")),
-            _cell(f"{T.amount(line, 'lowerBound')} – {T.amount(line, 'upperBound')}"),
+            _cell(T.bounds(line)),
             _cell(T.diff(line)), _cell(T.diff(line, c.replicas)), _cell(T.usage(line, "p50")),
             _cell(T.usage(line, "p95")), _cell(T.usage(line, "max")),
             _cell(status, line.status),
@@ -75,7 +75,8 @@ def _charts(c: ContainerReport) -> str:
             continue
         charts.append(svg.distribution_chart(
             buckets, line.request, line.target, partial(human, resource),
-            f"{c.container} {resource} usage against request and target", resource,
+            f"{c.container} {resource} usage against request and target",
+            f"{c.container} · {resource}",
         ))
     return '<div class="charts">' + "".join(charts) + "</div>" if charts else ""
 
@@ -91,9 +92,7 @@ def _workloads(report: Report) -> list[str]:
         savings = [s for s in (T.saving(c) for c in members) if s is not None]
         money = ""
         if savings:
-            total = sum(savings)
-            money = (f" · saves {T.money(total, report.prices.currency)}/month" if total >= 0
-                     else f" · costs {T.money(-total, report.prices.currency)}/month more")
+            money = " · " + T.saving_text(sum(savings), report.prices.currency)
         out.append(f'<div class="workload"><h3>{escape(ns)}/{escape(workload)}</h3>'
                    f'<div class="meta">{escape(T.pods(first))} · '
                    f'{"VPA" if first.has_vpa else "no VPA"}{escape(money)}</div>')
@@ -125,10 +124,9 @@ def _gpus(report: Report) -> list[str]:
            "<th>Memory max</th><th class=l>What would fit</th></tr>"]
     for g in report.gpus:
         options = "<br>".join(
-            escape(f"{int(o.count)} × {o.resource}"
-                   + ("" if o.monthly_saving is None
-                      else f" ({T.money(o.monthly_saving, cur, signed=True)}/month)")
-                   + f" — {o.note}")
+            f'<span title="{escape(o.note)}">{escape(o.kind)}: '
+            f"{escape(T.devices({o.resource: o.count}))} · "
+            f"{escape(T.saving_text(o.monthly_saving, cur))}</span>"
             for o in g.options
         )
         memory = "-" if g.memory is None else T.gigabytes(g.memory.max)
@@ -136,7 +134,7 @@ def _gpus(report: Report) -> list[str]:
             memory += f" of {T.gigabytes(g.device_memory)}"
         out.append("<tr>" + "".join((
             _cell(f"{g.namespace}/{g.workload}/{g.container}", "l"), _cell(g.model or "-", "l"),
-            _cell(", ".join(f"{int(n)} × {r}" for r, n in g.current.items()) or "-"),
+            _cell(T.devices(g.current) or "-"),
             _cell("-" if g.duty_cycle is None else f"{g.duty_cycle:.0%}"),
             _cell("-" if g.idle_share is None else f"{g.idle_share:.0%}"),
             _cell("-" if g.busy is None else f"{g.busy.p95:.2f}"), _cell(memory),

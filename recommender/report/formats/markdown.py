@@ -35,7 +35,7 @@ def render(report: Report) -> str:
             status = f"{_ICON.get(line.status, '')} {line.status}".strip()
             if line.diff_percent is not None and line.status in ("under", "over"):
                 status += f" ({T.percent(line)})"
-            bounds = f"{T.amount(line, 'lowerBound')} – {T.amount(line, 'upperBound')}"
+            bounds = T.bounds(line)
             out.append("| " + " | ".join(_esc(x) for x in (
                 f"{c.namespace}/{c.workload}" if i == 0 else "", c.container if i == 0 else "",
                 T.replicas(c) if i == 0 else "", line.resource, T.amount(line, "request"),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import groupby
 
-from recommender.quantity import human
 from recommender.report.formats import text as T
 from recommender.report.model import (
     NO_RECOMMENDATION,
@@ -93,7 +92,7 @@ def render(report: Report, color: bool = False) -> str:
         saving = [s for s in (T.saving(c) for c in containers) if s is not None]
         title = _block_title(head, hpa)
         if saving:
-            title += " · " + _saving_text(sum(saving), report.prices.currency)
+            title += " · " + T.saving_text(sum(saving), report.prices.currency)
         rows.append(title)
         rows.append(HEADER)
         for c in containers:
@@ -108,12 +107,6 @@ def render(report: Report, color: bool = False) -> str:
     out.extend(_savings(report))
     out.extend(f"Note: {note}" for note in report.notes)
     return "\n".join(line.rstrip() for line in out) + "\n"
-
-
-def _saving_text(value: float, currency: str) -> str:
-    if value >= 0:
-        return f"saves {T.money(value, currency)}/month"
-    return f"costs {T.money(-value, currency)}/month more"
 
 
 def _layout(rows: Sequence[tuple[str, ...] | str], style: _Style) -> list[str]:
@@ -146,8 +139,7 @@ def _gpus(report: Report) -> list[str]:
     currency = report.prices.currency
     out = ["GPUs"]
     for g in report.gpus:
-        current = " + ".join(f"{human(r, n)} {r.removeprefix('nvidia.com/')}"
-                             for r, n in g.current.items()) or "none requested"
+        current = T.devices(g.current) or "none requested"
         pods = "?" if g.replicas is None else g.replicas
         out.append(f"  {g.namespace}/{g.workload}/{g.container} · {g.model or 'model unknown'}"
                    f" · {current} per pod x {pods}")
@@ -165,10 +157,8 @@ def _gpus(report: Report) -> list[str]:
             facts.append(memory)
         out.append("    " + ", ".join(facts))
         for o in g.options:
-            saving = ""
-            if o.monthly_saving is not None:
-                saving = " · " + (_saving_text(o.monthly_saving, currency)
-                                  if abs(o.monthly_saving) >= 0.005 else "no change")
+            saving = "" if o.monthly_saving is None else (
+                " · " + T.saving_text(o.monthly_saving, currency))
             what = f"{int(o.count)} {o.resource.removeprefix('nvidia.com/')}"
             out.append(f"    {o.kind:<6} {what:<18}{saving} · {o.note}")
     out.append("")

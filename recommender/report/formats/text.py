@@ -14,14 +14,16 @@ CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 def amount(line: ResourceLine, field: str) -> str:
     """A line's value for display: ``672m``, ``1.4Gi``, ``4 gpu``, ``1 mig-2g.20gb``; ``-``."""
     if line.resource == "gpu":
-        devices = line.devices.get(field)
-        if not devices:
-            return "-"
-        return " + ".join(
-            f"{human(r, n)} {r.removeprefix('nvidia.com/')}" for r, n in sorted(devices.items())
-        )
+        found = line.devices.get(field)
+        return devices(found) if found else "-"
     value = line.values.get(field)
     return "-" if value is None else human(line.resource, value)
+
+
+def bounds(line: ResourceLine) -> str:
+    """``351m – 1.09``, or ``-`` without a recommendation."""
+    low, high = amount(line, "lowerBound"), amount(line, "upperBound")
+    return "-" if low == high == "-" else f"{low} – {high}"
 
 
 def usage(line: ResourceLine, which: str) -> str:
@@ -54,6 +56,24 @@ def money(value: float | None, currency: str, signed: bool = False) -> str:
     symbol = CURRENCY_SYMBOLS.get(currency, currency + " ")
     sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
     return f"{sign}{symbol}{abs(value):,.2f}"
+
+
+def devices(found: dict[str, float]) -> str:
+    """``4 gpu``, ``1 mig-2g.20gb``: device maps without the vendor prefix."""
+    return " + ".join(
+        f"{human(r, n)} {r.removeprefix('nvidia.com/')}" for r, n in sorted(found.items())
+    )
+
+
+def saving_text(value: float | None, currency: str) -> str:
+    """``saves $4.74/month``, ``costs $7.90/month more``, ``no change``; ``-`` unknown."""
+    if value is None:
+        return "saving unknown"
+    if abs(value) < 0.005:
+        return "no change"
+    if value > 0:
+        return f"saves {money(value, currency)}/month"
+    return f"costs {money(-value, currency)}/month more"
 
 
 def gigabytes(value: float) -> str:
