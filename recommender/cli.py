@@ -16,6 +16,7 @@ COMMANDS = {
     "demo": "demo",
     "ingest": "ingest",
     "recommend": "recommend",
+    "run": "run",
     "report": "report",
 }
 

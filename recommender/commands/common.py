@@ -28,6 +28,14 @@ def add_source_args(parser: argparse.ArgumentParser) -> None:
     source.add_argument(
         "--store", type=Path, help=f"embedded history store (default {DEFAULT_STORE})"
     )
+    source.add_argument(
+        "--prometheus-url", help="read history from Prometheus (cAdvisor, kube-state-metrics, "
+        "dcgm-exporter); pods are grouped by their owners"
+    )
+    parser.add_argument("--namespace", help="with --prometheus-url: one namespace only")
+    parser.add_argument(
+        "--history-length", default="8d", help="with --prometheus-url: history to read (8d)"
+    )
 
 
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +63,10 @@ def load_samples(args: argparse.Namespace) -> Samples:
     """Samples from ``--history`` or the store (default store when neither is given)."""
     if args.history is not None:
         return read_history(args.history)
+    if getattr(args, "prometheus_url", None):
+        from recommender.input.offline import prometheus_samples
+
+        return prometheus_samples(args.prometheus_url, args.namespace, args.history_length)
     path = args.store or DEFAULT_STORE
     if not Path(path).exists():
         raise UsageError(

@@ -1,0 +1,69 @@
+"""Pods as the loop sees them: workload, containers, memory requests, recent OOM kills."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from recommender.checkpoint import parse_time
+from recommender.cluster.targets import PodInfo, TargetIndex
+from recommender.history import OOM, Samples
+from recommender.quantity import QuantityError, parse_quantity
+
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+def _memory(resources: Mapping[str, Any] | None) -> float:
+    """The container's memory request, else its limit (0 when neither parses)."""
+    for section in ("requests", "limits"):
+        value = ((resources or {}).get(section) or {}).get("memory")
+        if value is not None:
+            try:
+                return parse_quantity(value)
+            except QuantityError:
+                continue
+    return 0.0
+
+
+def pod_info(obj: Mapping[str, Any], index: TargetIndex) -> PodInfo | None:
+    """A listed pod as :class:`PodInfo`; None for finished pods."""
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    if status.get("phase") in TERMINAL_PHASES:
+        return None
+    namespace = meta.get("namespace", "")
+    containers = (obj.get("spec") or {}).get("containers") or []
+    ooms = []
+    for cs in status.get("containerStatuses") or []:
+        terminated = (cs.get("lastState") or {}).get("terminated") or {}
+        if terminated.get("reason") == "OOMKilled":
+            when = parse_time(terminated.get("finishedAt"))
+            if when is not None:
+                ooms.append((str(cs.get("name", "")), when))
+    return PodInfo(
+        namespace=namespace,
+        name=meta.get("name", ""),
+        workload=index.workload(namespace, meta),
+        containers=tuple(str(c.get("name", "")) for c in containers),
+        memory_requests={c.get("name", ""): _memory(c.get("resources")) for c in containers},
+        oom_kills=tuple(ooms),
+    )
+
+
+def oom_samples(pods: Iterable[PodInfo], seen: set[tuple[str, str, str, float]]) -> Samples:
+    """OOM kills not recorded before (``seen`` is updated), valued at the memory request."""
+    rows = []
+    for pod in pods:
+        for container, when in pod.oom_kills:
+            key = (pod.namespace, pod.name, container, when)
+            if key in seen:
+                continue
+            seen.add(key)
+            used = pod.memory_requests.get(container, 0.0)
+            rows.append((when, pod.namespace, pod.workload, pod.name, container, OOM, used))
+    if not rows:
+        return Samples.empty()
+    samples = Samples.from_rows(rows)
+    return samples.select(np.argsort(samples.timestamp, kind="stable"))

@@ -1,0 +1,45 @@
+"""The in-cluster recommender's settings: one typed object built from flags, passed explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RecommenderSettings:
+    """Everything ``tidal-recommender run`` is told; defaults follow upstream VPA."""
+
+    name: str = "tidal"
+    interval_s: float = 60.0
+    kubeconfig: str | None = None
+    prometheus_url: str | None = None
+    history_length_s: float = 8 * 86400.0
+    history_resolution_s: float = 3600.0
+    history_chunk_s: float = 86400.0
+    qps: float = 50.0
+    burst: int = 100
+    workers: int = 10
+    strategy: str = "tidal"
+    gpu_model: str | None = None
+    round_cpu_millicores: int = 1
+    round_memory_bytes: int = 1
+    # Status is patched only when a quantity moves by more than this fraction (or conditions
+    # change): upper bounds move every loop while confidence grows.
+    status_tolerance: float = 0.03
+    checkpoint_interval_s: float = 600.0
+    checkpoint_deadline_s: float = 20.0
+    gc_interval_s: float = 600.0
+    leader_election: bool = True
+    lease_name: str = ""  # default: tidal-recommender-<name>
+    lease_namespace: str = "default"
+    lease_duration_s: float = 15.0
+    renew_deadline_s: float = 10.0
+    retry_period_s: float = 2.0
+    identity: str = ""
+    port: int = 8080
+    namespace: str | None = None  # watch one namespace only (default: all)
+    page_size: int = 500
+
+    @property
+    def lease(self) -> str:
+        return self.lease_name or f"tidal-recommender-{self.name}"

@@ -1,0 +1,164 @@
+"""The VPA status the recommender writes: recommendation, conditions, and when to write it.
+
+Conditions: ``RecommendationProvided`` is always present (True/False); ``LowConfidence``
+(history under a day), ``NoPodsMatched`` and ``ConfigUnsupported`` are present only while
+true. ``lastTransitionTime`` is kept while a condition's status stays the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from recommender.checkpoint import format_time
+from recommender.quantity import QuantityError, Rounding, parse_quantity
+from recommender.recommendation import FIELDS, ContainerRecommendation
+
+RECOMMENDATION_PROVIDED = "RecommendationProvided"
+LOW_CONFIDENCE = "LowConfidence"
+NO_PODS_MATCHED = "NoPodsMatched"
+CONFIG_UNSUPPORTED = "ConfigUnsupported"
+LOW_CONFIDENCE_HOURS = 24.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the loop concluded about one VPA."""
+
+    recommendations: Sequence[ContainerRecommendation] = ()
+    pods_matched: bool = True
+    config_error: str | None = None
+
+
+def _condition(kind: str, status: bool, reason: str = "", message: str = "") -> dict[str, Any]:
+    return {
+        "type": kind,
+        "status": "True" if status else "False",
+        "reason": reason,
+        "message": message,
+    }
+
+
+def conditions_for(outcome: Outcome) -> list[dict[str, Any]]:
+    """The conditions (without transition times) for an outcome."""
+    if outcome.config_error is not None:
+        return [_condition(CONFIG_UNSUPPORTED, True, "ConfigUnsupported", outcome.config_error)]
+    out = []
+    recs = outcome.recommendations
+    if recs:
+        out.append(_condition(RECOMMENDATION_PROVIDED, True))
+    elif not outcome.pods_matched:
+        message = "No pods match this VPA object"
+        out.append(_condition(RECOMMENDATION_PROVIDED, False, "NoPodsMatched", message))
+    else:
+        message = "No usage history yet for the target's containers"
+        out.append(_condition(RECOMMENDATION_PROVIDED, False, "NoHistory", message))
+    if not outcome.pods_matched:
+        out.append(
+            _condition(NO_PODS_MATCHED, True, "NoPodsMatched", "No pods match this VPA object")
+        )
+    hours = [float(r.evidence.get("historySpanHours", 0.0)) for r in recs]
+    if hours and min(hours) < LOW_CONFIDENCE_HOURS:
+        message = f"Recommendation based on {min(hours):.1f} h of history (under 1 day)"
+        out.append(_condition(LOW_CONFIDENCE, True, "ShortHistory", message))
+    return out
+
+
+def with_transition_times(
+    conditions: list[dict[str, Any]], old: Sequence[Mapping[str, Any]], now: float
+) -> list[dict[str, Any]]:
+    """Keep ``lastTransitionTime`` of conditions whose status did not change."""
+    previous = {c.get("type"): c for c in old or []}
+    stamp = format_time(now)
+    for condition in conditions:
+        before = previous.get(condition["type"])
+        same = before is not None and before.get("status") == condition["status"]
+        condition["lastTransitionTime"] = (
+            before.get("lastTransitionTime") if same and before else stamp
+        ) or stamp
+    return conditions
+
+
+def desired_status(
+    outcome: Outcome,
+    old_status: Mapping[str, Any] | None,
+    rounding: Rounding | None,
+    now: float,
+) -> dict[str, Any]:
+    """The full new status. With a config error the old recommendation is kept as it was."""
+    old_status = old_status or {}
+    conditions = with_transition_times(
+        conditions_for(outcome), old_status.get("conditions") or [], now
+    )
+    if outcome.config_error is not None:
+        recommendation = old_status.get("recommendation")
+    else:
+        recommendation = {
+            "containerRecommendations": [
+                r.to_status(rounding) for r in sorted(outcome.recommendations,
+                                                      key=lambda r: r.container)
+            ]
+        }
+    status: dict[str, Any] = {"conditions": conditions}
+    if recommendation is not None:
+        status["recommendation"] = recommendation
+    return status
+
+
+def _quantities(entry: Mapping[str, Any]) -> dict[tuple[str, str], float]:
+    out = {}
+    for name in FIELDS:
+        for resource, value in (entry.get(name) or {}).items():
+            try:
+                out[(name, resource)] = parse_quantity(value)
+            except QuantityError:
+                out[(name, resource)] = math.nan
+    return out
+
+
+def _recommendations(status: Mapping[str, Any]) -> dict[str, dict[tuple[str, str], float]]:
+    recommendation = status.get("recommendation") or {}
+    return {
+        str(e.get("containerName", "")): _quantities(e)
+        for e in recommendation.get("containerRecommendations") or []
+    }
+
+
+def _condition_keys(status: Mapping[str, Any]) -> set[tuple[str, str, str, str]]:
+    return {
+        (
+            str(c.get("type", "")),
+            str(c.get("status", "")),
+            str(c.get("reason", "") or ""),
+            str(c.get("message", "") or ""),
+        )
+        for c in status.get("conditions") or []
+    }
+
+
+def changed_meaningfully(
+    old: Mapping[str, Any] | None, new: Mapping[str, Any], tolerance: float
+) -> bool:
+    """True when conditions differ, containers or resources differ, or any quantity moved
+    by more than ``tolerance`` (relative)."""
+    old = old or {}
+    if _condition_keys(old) != _condition_keys(new):
+        return True
+    before, after = _recommendations(old), _recommendations(new)
+    if before.keys() != after.keys():
+        return True
+    for container, values in after.items():
+        previous = before[container]
+        if previous.keys() != values.keys():
+            return True
+        for key, value in values.items():
+            was = previous[key]
+            if not (math.isfinite(was) and math.isfinite(value)):
+                if not (math.isnan(was) and math.isnan(value)):
+                    return True
+                continue
+            if abs(value - was) > tolerance * max(abs(was), abs(value)):
+                return True
+    return False

@@ -1,0 +1,124 @@
+"""``tidal-recommender run``: the in-cluster recommender (VPA status, checkpoints, Lease)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+from recommender.cluster.api import KubeApi, api_client
+from recommender.cluster.leader import LeaseElector
+from recommender.cluster.loop import Recommender
+from recommender.cluster.server import serve
+from recommender.cluster.settings import RecommenderSettings
+from recommender.cluster.telemetry import Telemetry
+from recommender.commands.common import UsageError
+from recommender.duration import parse_duration
+from recommender.input.prometheus import PrometheusSettings, PrometheusSource
+
+HELP = "run in the cluster: keep every served VPA's status recommendation current"
+log = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    d = RecommenderSettings()
+    parser.add_argument("--name", default=d.name,
+                        help="recommender name matched against spec.recommenders; `default` "
+                        "also serves VPAs naming none (default tidal)")
+    parser.add_argument("--kubeconfig", help="kubeconfig (default: in-cluster, then ~/.kube)")
+    parser.add_argument("--namespace", help="serve one namespace only (default: all)")
+    parser.add_argument("--interval", default="1m", help="loop interval (default 1m)")
+    parser.add_argument("--prometheus-url", help="Prometheus for history bootstrap and GPUs")
+    parser.add_argument("--history-length", default="8d", help="history to bootstrap")
+    parser.add_argument("--history-resolution", default="1h", help="bootstrap resolution")
+    parser.add_argument("--qps", type=float, default=d.qps, help="API client QPS (default 50)")
+    parser.add_argument("--burst", type=int, default=d.burst, help="API burst (default 100)")
+    parser.add_argument("--workers", type=int, default=d.workers,
+                        help="parallel status writers (default 10)")
+    parser.add_argument("--strategy", default=d.strategy)
+    parser.add_argument("--gpu-model", help="GPU model (default: dcgm-exporter's modelName)")
+    parser.add_argument("--status-tolerance", type=float, default=d.status_tolerance,
+                        help="relative change that makes a status worth patching (0.03)")
+    parser.add_argument("--checkpoint-interval", default="10m")
+    parser.add_argument("--no-leader-election", action="store_true")
+    parser.add_argument("--lease-namespace",
+                        default=os.environ.get("POD_NAMESPACE", d.lease_namespace))
+    parser.add_argument("--port", type=int, default=d.port, help="/metrics and /healthz port")
+    parser.add_argument("--once", action="store_true", help="one loop, then exit")
+
+
+def settings_from(args: argparse.Namespace) -> RecommenderSettings:
+    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    return RecommenderSettings(
+        name=args.name,
+        interval_s=parse_duration(args.interval),
+        kubeconfig=args.kubeconfig,
+        prometheus_url=args.prometheus_url,
+        history_length_s=parse_duration(args.history_length),
+        history_resolution_s=parse_duration(args.history_resolution),
+        qps=args.qps,
+        burst=args.burst,
+        workers=args.workers,
+        strategy=args.strategy,
+        gpu_model=args.gpu_model,
+        status_tolerance=args.status_tolerance,
+        checkpoint_interval_s=parse_duration(args.checkpoint_interval),
+        leader_election=not args.no_leader_election,
+        lease_namespace=args.lease_namespace,
+        identity=identity,
+        port=args.port,
+        namespace=args.namespace,
+    )
+
+
+def build(settings: RecommenderSettings, telemetry: Telemetry) -> Recommender:
+    api = KubeApi(api_client(settings.kubeconfig), settings.qps, settings.burst)
+    prometheus = None
+    if settings.prometheus_url:
+        prometheus = PrometheusSource(PrometheusSettings(
+            url=settings.prometheus_url,
+            history_length_s=settings.history_length_s,
+            resolution_s=settings.history_resolution_s,
+            chunk_s=settings.history_chunk_s,
+            namespace=settings.namespace,
+        ))
+    return Recommender(settings, api, prometheus, telemetry)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    telemetry = Telemetry()
+    try:
+        recommender = build(settings, telemetry)
+    except Exception as exc:  # kubeconfig and client errors: a clean message
+        raise UsageError(f"cannot build the Kubernetes client: {exc}") from None
+    if args.once:
+        report = recommender.run_once()
+        log.info("%s", report)
+        return 1 if report.errors else 0
+    started = time.time()
+
+    def healthy() -> bool:
+        last = recommender.last_loop_end or started
+        return time.time() - last < max(5 * settings.interval_s, 300.0)
+
+    server = serve(telemetry.registry, healthy, settings.port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    elector = None
+    if settings.leader_election:
+        elector = LeaseElector(
+            recommender.api, settings.lease_namespace, settings.lease, settings.identity,
+            settings.lease_duration_s,
+        )
+    log.info("recommender %r serving on :%d", settings.name, settings.port)
+    try:
+        recommender.run(stop, elector)
+    finally:
+        server.shutdown()
+    return 0

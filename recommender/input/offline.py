@@ -1,0 +1,61 @@
+"""History straight from Prometheus for ``recommend``/``report`` on a workstation (like KRR).
+
+Pods are grouped into workloads by their owners from the Kubernetes API when a kubeconfig
+works, else from kube-state-metrics (``kube_pod_owner``, ``kube_replicaset_owner``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from recommender.duration import parse_duration
+from recommender.history import Samples
+from recommender.input.backoff import SourceUnavailable
+from recommender.input.prometheus import PrometheusSettings, PrometheusSource
+
+log = logging.getLogger(__name__)
+
+
+def api_workloads(namespace: str | None) -> Callable[[str, str], str | None] | None:
+    """Pod -> workload from the API, or None when no kubeconfig works."""
+    kubeconfig = os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+    if not Path(kubeconfig.split(os.pathsep)[0]).is_file():
+        return None
+    try:
+        from recommender.cluster import paths
+        from recommender.cluster.api import KubeApi, api_client
+        from recommender.cluster.targets import INTERMEDIATE, WELL_KNOWN, TargetIndex
+
+        api = KubeApi(api_client(kubeconfig), qps=0, timeout_s=10.0)
+        index = TargetIndex()
+        for kind in INTERMEDIATE:
+            prefix, plural = WELL_KNOWN[kind]
+            for obj in api.list(paths.collection(prefix, plural, namespace)):
+                index.add(kind, obj)
+        table = {}
+        for pod in api.list(paths.pods(namespace)):
+            meta = pod.get("metadata") or {}
+            ns = meta.get("namespace", "")
+            table[(ns, meta.get("name", ""))] = index.workload(ns, meta)
+    except Exception as exc:  # any API trouble: fall back to kube-state-metrics owners
+        log.info("pod owners from the API unavailable (%s); using kube_pod_owner", exc)
+        return None
+    return lambda ns, pod: table.get((ns, pod))
+
+
+def prometheus_samples(url: str, namespace: str | None, history_length: str) -> Samples:
+    """``history_length`` of samples up to now; ValueError when Prometheus is unreachable."""
+    settings = PrometheusSettings(
+        url=url, history_length_s=parse_duration(history_length), namespace=namespace
+    )
+    end = time.time()
+    try:
+        return PrometheusSource(settings).history(
+            end - settings.history_length_s, end, api_workloads(namespace)
+        )
+    except SourceUnavailable as exc:
+        raise ValueError(str(exc)) from None
