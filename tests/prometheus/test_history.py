@@ -1,0 +1,175 @@
+"""History bootstrap, DCGM attribution and owner grouping against a real Prometheus."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recommender.history import CPU, GPU, GPU_MEMORY, MEMORY, OOM, Samples
+from recommender.input.dcgm import gpu_models
+from recommender.input.prometheus import (
+    FetchStats,
+    PrometheusClient,
+    PrometheusSettings,
+    PrometheusSource,
+)
+from tests.prometheus.backfill import (
+    DAY,
+    HOUR,
+    LEGACY_FB_MIB,
+    LEGACY_UTIL,
+    MIB,
+    MODEL_NAME,
+    OOM_LIMIT,
+    TRAINER_ENGINE,
+    TRAINER_FB_MIB,
+    WEB_CPU,
+    WEB_MEMORY,
+)
+from tests.prometheus.conftest import PrometheusServer
+
+pytestmark = pytest.mark.slow
+
+
+class RecordingClient(PrometheusClient):
+    """Remembers the time range of every range query."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, retries=0)
+        self.ranges: list[tuple[float, float, float]] = []
+
+    def query_range(self, query, start, end, step):
+        self.ranges.append((start, end, step))
+        return super().query_range(query, start, end, step)
+
+
+@pytest.fixture(scope="module")
+def bootstrap(prometheus_server: PrometheusServer):
+    settings = PrometheusSettings(prometheus_server.url)  # defaults: 8 d, 1 h, 1 d chunks
+    client = RecordingClient(prometheus_server.url)
+    stats = FetchStats()
+    end = prometheus_server.end
+    samples = PrometheusSource(settings, client).history(
+        end - settings.history_length_s, end, None, stats
+    )
+    return samples, stats, client, end
+
+
+def _where(samples: Samples, **columns: str) -> Samples:
+    mask = np.ones(len(samples), dtype=bool)
+    for name, value in columns.items():
+        mask &= getattr(samples, name) == value
+    return samples.select(mask)
+
+
+def test_bootstrap_reads_8_days_at_1h_in_day_sized_chunks(bootstrap):
+    samples, stats, client, end = bootstrap
+    assert stats.chunks == 9  # 8 days of whole hours: 193 evaluation times, 24 per query
+    assert len(client.ranges) == stats.queries == 9 * 5
+    for start, stop, step in client.ranges:
+        assert step == HOUR
+        assert stop - start <= DAY - HOUR
+        assert start % HOUR == 0
+    cpu = _where(samples, resource=CPU, pod="web-5f7d-a")
+    times = np.sort(cpu.timestamp)
+    assert np.all(np.diff(times) == HOUR)  # 1 h resolution, no step read twice
+    assert times[0] == end - 8 * DAY and times[-1] == end
+
+
+def test_cpu_rate_and_memory_peaks_per_container(bootstrap):
+    samples = bootstrap[0]
+    for pod, cores in WEB_CPU.items():
+        cpu = _where(samples, resource=CPU, pod=pod, container="app")
+        assert len(cpu) > 190
+        assert np.allclose(cpu.value, cores, rtol=1e-6)
+        memory = _where(samples, resource=MEMORY, pod=pod)
+        assert np.all(memory.value == WEB_MEMORY[pod])
+    assert not len(_where(samples, container="POD"))
+
+
+def test_pods_are_grouped_by_owner_from_kube_state_metrics(bootstrap):
+    samples = bootstrap[0]
+    assert set(_where(samples, pod="web-5f7d-a").workload) == {"Deployment/web"}
+    assert set(_where(samples, pod="trainer-0").workload) == {"StatefulSet/trainer"}
+    assert set(_where(samples, pod="bad-1").workload) <= {"Pod/bad-1"}
+
+
+def test_api_owners_win_over_kube_state_metrics(prometheus_server):
+    settings = PrometheusSettings(prometheus_server.url, history_length_s=DAY)
+    end = prometheus_server.end
+    samples = PrometheusSource(settings).history(
+        end - DAY, end, lambda ns, pod: "Rollout/web" if pod == "web-5f7d-b" else None
+    )
+    assert set(_where(samples, pod="web-5f7d-b").workload) == {"Rollout/web"}
+    assert set(_where(samples, pod="web-5f7d-a").workload) == {"Deployment/web"}
+
+
+def test_malformed_samples_are_dropped_and_counted(bootstrap):
+    samples, stats = bootstrap[0], bootstrap[1]
+    assert not len(_where(samples, pod="bad-1"))
+    assert stats.dropped >= 190  # every NaN and negative step of bad-1
+    assert np.all(np.isfinite(samples.value)) and np.all(samples.value >= 0)
+
+
+def test_oom_kill_is_one_sample_at_the_memory_limit(bootstrap):
+    samples, _, _, end = bootstrap
+    oom = _where(samples, resource=OOM)
+    assert len(oom) == 1
+    assert oom.pod[0] == "web-5f7d-a" and oom.value[0] == OOM_LIMIT
+    assert end - 2 * DAY <= oom.timestamp[0] <= end - 1.5 * DAY + HOUR
+
+
+def test_dcgm_prefers_gr_engine_active_summed_over_gpus(bootstrap):
+    gpu = _where(bootstrap[0], resource=GPU, pod="trainer-0", container="train")
+    assert len(gpu) > 190
+    assert np.allclose(gpu.value, sum(TRAINER_ENGINE.values()))  # not GPU_UTIL's 99%
+    memory = _where(bootstrap[0], resource=GPU_MEMORY, pod="trainer-0")
+    assert np.all(memory.value == sum(TRAINER_FB_MIB.values()) * MIB)
+
+
+def test_dcgm_old_labels_and_gpu_util_fallback(bootstrap):
+    samples = bootstrap[0]
+    gpu = _where(samples, resource=GPU, namespace="ml", pod="legacy-0", container="infer")
+    assert len(gpu) > 190
+    assert np.allclose(gpu.value, LEGACY_UTIL / 100)
+    assert set(gpu.workload) == {"StatefulSet/legacy"}
+    memory = _where(samples, resource=GPU_MEMORY, pod="legacy-0")
+    assert np.all(memory.value == LEGACY_FB_MIB * MIB)
+    assert not len(_where(samples, namespace="gpu-operator"))
+
+
+def test_namespace_filter(prometheus_server):
+    settings = PrometheusSettings(prometheus_server.url, namespace="ml")
+    end = prometheus_server.end
+    samples = PrometheusSource(settings).history(end - DAY, end)
+    assert set(samples.namespace) == {"ml"}
+    assert {GPU, GPU_MEMORY} <= set(samples.resource)
+
+
+def test_gpu_model_from_model_name(prometheus_server):
+    client = PrometheusClient(prometheus_server.url)
+    assert gpu_models(client, prometheus_server.end) == [MODEL_NAME]
+
+
+def test_recommend_cli_reads_prometheus(prometheus_server, capsys):
+    from recommender.cli import main
+
+    code = main(["recommend", "--prometheus-url", prometheus_server.url, "--namespace", "shop",
+                 "--history-length", "8d", "--format", "json"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Deployment/web" in out and "bad-1" not in out
+
+
+def test_unreachable_prometheus_is_retried_then_reported():
+    delays: list[float] = []
+    client = PrometheusClient("http://127.0.0.1:9", retries=3, retry_delay_s=0.5,
+                              sleep=delays.append)
+    from recommender.input.backoff import SourceUnavailable
+
+    with pytest.raises(SourceUnavailable, match="unreachable"):
+        client.query("up", 0)
+    assert delays == [0.5, 1.0, 2.0] and client.requests == 4
+    assert not math.isnan(sum(delays))
