@@ -18,6 +18,9 @@ COMMANDS = {
     "recommend": "recommend",
     "run": "run",
     "report": "report",
+    "replay": "replay",
+    "backtest": "backtest",
+    "import": "import_trace",
 }
 
 

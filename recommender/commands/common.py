@@ -12,7 +12,7 @@ from recommender.history import Samples
 from recommender.input.csv_history import read_history
 from recommender.input.store import DEFAULT_STORE, HistoryStore
 from recommender.logic.gpu import GPU_MODELS, GpuModel, gpu_model
-from recommender.logic.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy
+from recommender.logic.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, prepare_model
 from recommender.model.state import UsageModel
 from recommender.quantity import Rounding
 from recommender.vpa import KIND, Vpa, parse_vpa
@@ -110,7 +110,9 @@ def engine_options(args: argparse.Namespace) -> tuple[Strategy, GpuModel | None,
         raise UsageError(str(exc)) from None
 
 
-def build_model(samples: Samples) -> UsageModel:
+def build_model(samples: Samples, strategy: Strategy | None = None) -> UsageModel:
     model = UsageModel()
+    if strategy is not None:
+        prepare_model(model, strategy)
     model.ingest(samples.sorted_by_time())
     return model

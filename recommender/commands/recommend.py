@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     strategy, gpu, rounding = engine_options(args)
     vpas = load_policies(args.policy)
     samples = load_samples(args)
-    recs = recommend(build_model(samples), strategy, vpas, gpu)
+    recs = recommend(build_model(samples, strategy), strategy, vpas, gpu)
     if args.format == "table":
         sys.stdout.write(render_table(recs))
         return 0

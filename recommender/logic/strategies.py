@@ -96,6 +96,15 @@ class VpaStrategy:
         return out
 
 
+def prepare_model(model: UsageModel, strategy: Strategy) -> UsageModel:
+    """Let ``strategy`` attach the extra state it keeps (its ``prepare(model)``, if any)
+    before the model ingests samples."""
+    prepare = getattr(strategy, "prepare", None)
+    if prepare is not None:
+        prepare(model)
+    return model
+
+
 class StrategyRegistry:
     """Named strategy factories; ``names()`` lists them for CLI help and errors."""
 
@@ -119,5 +128,19 @@ class StrategyRegistry:
 DEFAULT_STRATEGY = "tidal"
 STRATEGIES = StrategyRegistry()
 STRATEGIES.register("vpa", VpaStrategy)
-# `tidal` starts equal to `vpa`; it becomes its own strategy once backtests show it is better.
-STRATEGIES.register("tidal", lambda: VpaStrategy(name="tidal", description="Tidal default"))
+
+
+def _tidal() -> Strategy:
+    from recommender.logic.tidal import TidalStrategy  # imports this module
+
+    return TidalStrategy()
+
+
+def _percentile() -> Strategy:
+    from recommender.logic.percentile import PercentileStrategy  # imports this module
+
+    return PercentileStrategy()
+
+
+STRATEGIES.register("tidal", _tidal)
+STRATEGIES.register("percentile", _percentile)

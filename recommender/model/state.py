@@ -6,6 +6,7 @@ workload's pods. A slot is one pod's container: memory-like peaks are tracked pe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -21,6 +22,10 @@ OOM_MIN_BUMP_BYTES = 100 * 2**20
 OOM_BUMP_RATIO = 1.2
 USAGE_RESOURCES = (CPU, GPU)  # every sample counts
 PEAK_RESOURCES = (MEMORY, GPU_MEMORY)  # one peak per pod container per window
+
+# Called with (resource, aggregate rows, times, values) for every accepted batch (OOMs too):
+# lets a strategy keep extra state (e.g. the tidal strategy's hourly peaks) beside the model.
+Observer = Callable[[str, np.ndarray, np.ndarray, np.ndarray], None]
 
 
 class ContainerKey(NamedTuple):
@@ -76,6 +81,7 @@ class UsageModel:
         self.max_usage = {r: np.zeros(0) for r in (CPU, MEMORY, GPU, GPU_MEMORY)}
         self.oom_count = np.zeros(0, dtype=np.int64)
         self.last_oom = np.zeros(0)
+        self.observers: list[Observer] = []
 
     # -- keys ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -174,6 +180,8 @@ class UsageModel:
         if len(slots) == 0:
             return 0
         rows = self.slot_row[slots]
+        for observe in self.observers:
+            observe(resource, rows, times, values)
         if resource == OOM:
             return self._record_ooms(slots, rows, times, values)
         if resource in USAGE_RESOURCES:

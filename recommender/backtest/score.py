@@ -1,0 +1,174 @@
+"""Scoring a replay against the usage that followed each recommendation.
+
+For CPU and memory, every usage sample at time ``s`` in ``[t_k, t_k + every)`` is compared with
+the target published at step ``t_k``:
+
+- ``slack`` = sum(max(target - usage, 0)) / sum(target): the share of the request left idle;
+- ``under`` = share of samples with usage > target (throttled CPU / memory over the request);
+- ``under_hours`` = share of container-hours (clock hours) with any sample over the target
+  (for memory with limit = request: an OOM-kill hour).
+
+For GPUs the target's devices (``nvidia.com/gpu`` n -> n, a MIG profile -> slices / 7) are
+compared with busy GPUs (slack, under, under_hours alike) and, when the GPU model is known,
+``memory_over`` = share of GPU-memory samples above the device's or profile's memory.
+Samples before ``start`` (the warm-up) or without a published recommendation are not scored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from recommender.backtest.replay import HOUR_S, ReplayTable, key_index
+from recommender.history import CPU, GPU, GPU_MEMORY, MEMORY, Samples
+from recommender.logic.gpu import MIG_SLICES, GpuModel
+from recommender.quantity import CPU as K8S_CPU
+from recommender.quantity import GPU as K8S_GPU
+from recommender.quantity import MEMORY as K8S_MEMORY
+from recommender.quantity import MIG_PREFIX
+
+SCORED = (CPU, MEMORY, GPU)
+
+
+@dataclass(frozen=True)
+class Score:
+    """Scores of one resource over a set of samples."""
+
+    samples: int
+    slack: float
+    under: float
+    under_hours: float
+    hours: int
+    mean_target: float
+    mean_usage: float
+    memory_over: float | None = None  # GPUs only: GPU memory above the device/profile
+
+    def to_json(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """One strategy's scores: overall and per workload (``namespace/Kind/name/container``)."""
+
+    strategy: str
+    overall: dict[str, Score]
+    workloads: dict[str, dict[str, Score]]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "strategy": self.strategy,
+            "overall": {r: s.to_json() for r, s in self.overall.items()},
+            "workloads": {
+                w: {r: s.to_json() for r, s in scores.items()}
+                for w, scores in self.workloads.items()
+            },
+        }
+
+
+def gpu_matrices(table: ReplayTable, gpu: GpuModel | None) -> tuple[np.ndarray, np.ndarray]:
+    """Allocated GPUs and GPU memory capacity (bytes, NaN if unknown) per (step, key)."""
+    shape = (len(table.steps), len(table.keys))
+    devices, capacity = np.full(shape, np.nan), np.full(shape, np.nan)
+    for s, k, r, v in zip(table.step, table.key, table.resource, table.target, strict=True):
+        if r == K8S_GPU:
+            devices[s, k] = v
+            capacity[s, k] = v * gpu.memory_bytes if gpu else np.nan
+        elif r.startswith(MIG_PREFIX):
+            profile = r.removeprefix(MIG_PREFIX)
+            slices, memory = profile.split(".")
+            devices[s, k] = v * int(slices.rstrip("g")) / MIG_SLICES
+            capacity[s, k] = v * int(memory.rstrip("gb")) * 1e9
+    return devices, capacity
+
+
+def score_samples(
+    keys: np.ndarray, times: np.ndarray, usage: np.ndarray, target: np.ndarray
+) -> Score:
+    """Score aligned arrays (already restricted to scored samples)."""
+    n = len(usage)
+    if n == 0:
+        return Score(0, float("nan"), float("nan"), float("nan"), 0, float("nan"), float("nan"))
+    over = usage > target
+    hour = np.floor(times / HOUR_S).astype(np.int64)
+    group = np.unique(np.stack([keys.astype(np.int64), hour]), axis=1, return_inverse=True)[1]
+    group = np.asarray(group).reshape(-1)
+    hours = int(group.max()) + 1
+    over_hours = np.bincount(group, weights=over.astype(np.float64), minlength=hours) > 0
+    total = float(target.sum())
+    return Score(
+        samples=n,
+        slack=float(np.maximum(target - usage, 0.0).sum() / total) if total > 0 else 0.0,
+        under=float(over.mean()),
+        under_hours=float(over_hours.mean()),
+        hours=hours,
+        mean_target=float(target.mean()),
+        mean_usage=float(usage.mean()),
+    )
+
+
+def score(
+    table: ReplayTable,
+    samples: Samples,
+    strategy: str,
+    start: float | None = None,
+    gpu: GpuModel | None = None,
+    per_workload: bool = True,
+) -> Backtest:
+    """Score ``table`` (a replay of ``samples``) from ``start`` on."""
+    samples = samples.sorted_by_time()
+    keys, sample_key = key_index(samples)
+    if keys != table.keys:  # same samples, same first-seen order; map defensively otherwise
+        position = {k: i for i, k in enumerate(table.keys)}
+        sample_key = np.array([position.get(keys[i], -1) for i in sample_key], dtype=np.intp)
+    times = samples.timestamp
+    step = np.searchsorted(table.steps, times, side="right") - 1
+    ok = (step >= 0) & (sample_key >= 0)
+    if start is not None:
+        ok &= times >= start
+    matrices = {CPU: table.matrix(K8S_CPU), MEMORY: table.matrix(K8S_MEMORY)}
+    devices, capacity = gpu_matrices(table, gpu)
+    matrices[GPU] = devices
+    overall: dict[str, Score] = {}
+    workloads: dict[str, dict[str, Score]] = {}
+    for resource in SCORED:
+        mask = ok & (samples.resource == resource)
+        idx = np.flatnonzero(mask)
+        target = matrices[resource][step[idx], sample_key[idx]]
+        has = ~np.isnan(target)
+        idx, target = idx[has], target[has]
+        if len(idx) == 0:
+            continue
+        k, t, u = sample_key[idx], times[idx], samples.value[idx]
+        memory_over = _memory_over(samples, sample_key, step, ok, capacity) if resource == GPU \
+            else None
+        overall[resource] = _with(score_samples(k, t, u, target), memory_over)
+        if per_workload:
+            order = np.argsort(k, kind="stable")
+            bounds = np.flatnonzero(np.diff(k[order])) + 1
+            for part in np.split(order, bounds):
+                key = table.keys[int(k[part[0]])]
+                name = f"{key.namespace}/{key.workload}/{key.container}"
+                workloads.setdefault(name, {})[resource] = score_samples(
+                    k[part], t[part], u[part], target[part]
+                )
+    return Backtest(strategy, overall, dict(sorted(workloads.items())))
+
+
+def _memory_over(
+    samples: Samples, sample_key: np.ndarray, step: np.ndarray, ok: np.ndarray,
+    capacity: np.ndarray,
+) -> float | None:
+    idx = np.flatnonzero(ok & (samples.resource == GPU_MEMORY))
+    cap = capacity[step[idx], sample_key[idx]]
+    known = ~np.isnan(cap)
+    if not known.any():
+        return None
+    return float((samples.value[idx][known] > cap[known]).mean())
+
+
+def _with(score_: Score, memory_over: float | None) -> Score:
+    if memory_over is None:
+        return score_
+    return Score(**{**asdict(score_), "memory_over": memory_over})

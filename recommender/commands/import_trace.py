@@ -1,0 +1,46 @@
+"""``tidal-recommender import``: public traces (Bitbrains, Alibaba) into a history CSV."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import sys
+from pathlib import Path
+
+from recommender.input.csv_history import write_history
+from recommender.input.importers import FORMATS, GENAI_MEMORY_LIMIT_BYTES, read_trace
+
+HELP = "convert a Bitbrains or Alibaba trace into a history CSV"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", required=True, choices=FORMATS, help="trace format")
+    parser.add_argument("path", type=Path,
+                        help="trace file or folder (alibaba-genai: the folder of pod files)")
+    parser.add_argument("--output", type=Path,
+                        help="history CSV to write, .gz compresses (default stdout)")
+    parser.add_argument(
+        "--genai-memory-limit", type=float, default=GENAI_MEMORY_LIMIT_BYTES,
+        help="alibaba-genai: bytes that memory utilisation 1.0 stands for "
+        f"(default {GENAI_MEMORY_LIMIT_BYTES}, 16 GiB)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.format == "alibaba-genai":
+        from recommender.input.importers import read_alibaba_genai
+
+        samples = read_alibaba_genai(args.path, args.genai_memory_limit)
+    else:
+        samples = read_trace(args.format, args.path)
+    if args.output is None:
+        write_history(samples, sys.stdout)
+    elif args.output.suffix == ".gz":
+        with gzip.open(args.output, "wb") as raw, io.TextIOWrapper(raw, "utf-8") as out:
+            write_history(samples, out)
+    else:
+        with open(args.output, "w", newline="") as out:
+            write_history(samples, out)
+    print(f"{len(samples)} samples written", file=sys.stderr)
+    return 0

@@ -1,0 +1,145 @@
+"""The ``tidal`` strategy: size for the next hour, choosing per container among simple models
+by what each would have cost on the container's own recent hours (after Google's Autopilot).
+
+Each model ``(w, m)`` predicts the next hour's need as ``m x`` the largest hourly peak of the last
+``w`` hours (short windows follow the tide and adapt fast after a level shift; long ones
+remember daily and weekly peaks). For every container the strategy replays each model over the
+``HISTORY_HOURS`` kept in :class:`~recommender.model.windows.HourlyPeaks` and scores, with
+weights halving every ``COST_HALF_LIFE_H`` hours:
+
+    cost = (hours the model under-provisioned) + IDLE_COST x (idle amount-hours it reserved)
+
+where idle = max(prediction - the hour's mean use, 0), in cores, GiB or GPUs. The cheapest model
+sizes the next hour. ``IDLE_COST`` is the exchange rate between an under-provisioned
+container-hour and an idle core-/GiB-/GPU-hour: larger containers are sized tighter, small
+ones more safely, which is where the money is. Lower and upper bounds, GPU memory, and the
+fallback for containers with less than ``MIN_HISTORY_H`` observed hours come from ``vpa``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recommender.history import CPU, GPU, MEMORY
+from recommender.logic.estimators import Bounds
+from recommender.logic.strategies import VpaStrategy
+from recommender.model.state import UsageModel
+from recommender.model.windows import HourlyPeaks
+
+HISTORY_HOURS = 168  # hourly peaks kept per container (one week: daily and weekly tides)
+WINDOWS_H = (1, 3, 6, 12, 24, 72, 168)  # look-back windows of the candidate models
+MARGINS = (1.0, 1.15, 1.3, 1.5, 2.0, 3.0)  # multipliers of the candidate models
+COST_HALF_LIFE_H = 72.0  # a model's past hours weigh half as much every 3 days
+MIN_HISTORY_H = 6  # observed hours before the selection replaces vpa's target
+GIB = float(2**30)
+# Cost of one idle unit-hour relative to one under-provisioned container-hour.
+IDLE_COST = {CPU: 0.5, GPU: 0.5}  # memory: vpa's daily peaks measured better (docs)
+# A model that under-provisioned more than this share of a container's recent hours is not
+# chosen for it, however cheap: the cost trade never leaves one container starved.
+MAX_UNDER_RATE = 0.15
+IDLE_UNIT = {CPU: 1.0, MEMORY: GIB, GPU: 1.0}  # cores, GiB, busy GPUs
+POD_MIN_MEMORY_BYTES = 64 * 2**20  # smaller than vpa's 250 MiB: OOM feedback backs it
+ROW_CHUNK = 1024  # containers evaluated at once (bounds the temporary arrays)
+
+
+def window_maxima(peaks: np.ndarray, windows: tuple[int, ...]) -> np.ndarray:
+    """``out[i, r, j]`` = max of ``peaks[r, j - windows[i] + 1 .. j]`` (NaN-ignoring), by a
+    sparse table of power-of-two windows."""
+    rows, hours = peaks.shape
+    levels = [peaks]
+    width = 1
+    while width * 2 <= max(windows):
+        prev = levels[-1]
+        shifted = np.full_like(prev, np.nan)
+        shifted[:, width:] = prev[:, :-width]
+        levels.append(np.fmax(prev, shifted))
+        width *= 2
+    out = np.empty((len(windows), rows, hours))
+    for i, w in enumerate(windows):
+        k = int(np.floor(np.log2(w)))
+        level, offset = levels[k], w - 2**k
+        out[i] = level
+        if offset:
+            shifted = np.full_like(level, np.nan)
+            shifted[:, offset:] = level[:, :-offset]
+            out[i] = np.fmax(level, shifted)
+    return out
+
+
+@dataclass(frozen=True)
+class TidalStrategy:
+    """Per-container cost-weighted choice among (window, margin) models of hourly peaks."""
+
+    name: str = "tidal"
+    description: str = "next-hour sizing, per-container cost-weighted model choice (Autopilot)"
+    base: VpaStrategy = field(
+        default_factory=lambda: VpaStrategy(name="tidal", pod_min_memory=POD_MIN_MEMORY_BYTES)
+    )
+    windows_h: tuple[int, ...] = WINDOWS_H
+    margins: tuple[float, ...] = MARGINS
+    cost_half_life_h: float = COST_HALF_LIFE_H
+    min_history_h: int = MIN_HISTORY_H
+    idle_cost: dict[str, float] = field(default_factory=lambda: dict(IDLE_COST))
+    max_under_rate: float = MAX_UNDER_RATE
+
+    def prepare(self, model: UsageModel) -> None:
+        """Attach the hourly peaks this strategy needs (before the model ingests anything)."""
+        if HourlyPeaks.of(model) is None:
+            HourlyPeaks(HISTORY_HOURS).attach(model)
+
+    def estimate(
+        self, model: UsageModel, rows: np.ndarray, share: np.ndarray
+    ) -> dict[str, Bounds]:
+        out = self.base.estimate(model, rows, share)
+        peaks = HourlyPeaks.of(model)
+        if peaks is None:  # a model built without prepare(): start observing now, vpa's
+            self.prepare(model)  # numbers until MIN_HISTORY_H hours have been seen
+            return out
+        floors = {CPU: self.base.pod_min_cpu * share, MEMORY: self.base.pod_min_memory * share}
+        for resource, bounds in list(out.items()):
+            if resource not in self.idle_cost:
+                continue
+            chosen = np.concatenate([
+                self.select(peaks, resource, rows[i: i + ROW_CHUNK])
+                for i in range(0, len(rows), ROW_CHUNK)
+            ]) if len(rows) else np.zeros(0)
+            target = np.where(np.isnan(chosen), bounds.target, chosen)
+            target = np.maximum(target, floors.get(resource, 0.0))
+            out[resource] = Bounds(
+                target, np.minimum(bounds.lower, target), np.maximum(bounds.upper, target)
+            )
+        return out
+
+    def select(self, peaks: HourlyPeaks, resource: str, rows: np.ndarray) -> np.ndarray:
+        """Next-hour target of each row by its cheapest model; NaN with too little history."""
+        hourly, mean = peaks.series(resource, rows)
+        observed = ~np.isnan(hourly)
+        hours = hourly.shape[1]
+        maxima = window_maxima(hourly, self.windows_h)  # models' windows ending at each hour
+        margins = np.asarray(self.margins)
+        # Prediction for hour j uses the window ending at hour j - 1.
+        previous = np.full_like(maxima, np.nan)
+        previous[:, :, 1:] = maxima[:, :, :-1]
+        predicted = previous[:, None] * margins[None, :, None, None]  # (w, m, rows, hours)
+        weight = np.exp2((np.arange(hours) - (hours - 1)) / self.cost_half_life_h)
+        scored = observed & ~np.isnan(predicted)
+        with np.errstate(invalid="ignore"):
+            over = scored & (hourly > predicted)
+            idle = np.where(scored, np.maximum(predicted - mean, 0.0), 0.0)
+        lam = self.idle_cost[resource] / IDLE_UNIT[resource]
+        cost = ((over + lam * idle) * weight).sum(axis=-1).reshape(-1, len(rows))
+        # Share of the row's (weighted) observed hours each model under-provisioned.
+        seen = (observed * weight).sum(axis=-1)
+        rate = (over * weight).sum(axis=-1).reshape(-1, len(rows)) / np.maximum(seen, 1e-12)
+        admissible = rate <= self.max_under_rate
+        best = np.where(
+            admissible.any(axis=0),
+            np.argmin(np.where(admissible, cost, np.inf), axis=0),
+            np.argmin(rate + 1e-9 * cost, axis=0),  # none admissible: the safest model
+        )
+        latest = (maxima[:, None, :, -1] * margins[None, :, None]).reshape(-1, len(rows))
+        target = latest[best, np.arange(len(rows))]
+        enough = observed.sum(axis=1) >= self.min_history_h
+        return np.where(enough & np.isfinite(target), target, np.nan)
