@@ -24,6 +24,7 @@ from recommender.commands.common import (
 from recommender.input.store import DEFAULT_STORE
 from recommender.logic.recommend import recommend
 from recommender.report.build import DEFAULT_TOLERANCE, ReportInputs, build_report
+from recommender.report.cluster_source import ClusterSource, Lister
 from recommender.report.formats import FORMATS
 from recommender.report.gate import EXIT_FAILED, parse_gate, violations
 from recommender.report.inventory import Inventory
@@ -44,9 +45,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workloads", type=Path, action="append", default=[], metavar="FILE.yaml",
         help="workload manifests or `kubectl get -o yaml` output giving current requests, "
-        "limits and replicas (Deployments, StatefulSets, DaemonSets, CronJobs, Jobs, HPAs); "
-        "repeatable",
+        "limits and replicas (Deployments, StatefulSets, DaemonSets, CronJobs, Jobs, HPAs; "
+        "VPAs found there count as --policy); repeatable",
     )
+    parser.add_argument(
+        "--from-cluster", action="store_true",
+        help="read current workloads, HPAs and VPAs from the API server (besides any "
+        "--workloads; --namespace limits it to one namespace)",
+    )
+    parser.add_argument("--kubeconfig", help="with --from-cluster: kubeconfig (default: "
+                        "in-cluster, then ~/.kube/config)")
     parser.add_argument(
         "--format", default="table", choices=FORMATS.names(),
         help="; ".join(f"{n}: {FORMATS.get(n).description}" for n in FORMATS.names()),
@@ -99,6 +107,32 @@ def use_color(choice: str) -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
+def cluster_api(kubeconfig: str | None) -> Lister:
+    """The API client for --from-cluster (imported lazily: offline reports need no cluster)."""
+    from recommender.cluster.api import KubeApi, api_client
+
+    return KubeApi(api_client(kubeconfig))
+
+
+def load_inventory(args: argparse.Namespace, progress: Progress) -> Inventory:
+    """Current resources from --workloads files and, with --from-cluster, the API server."""
+    inventory = ManifestSource(args.workloads).load() if args.workloads else Inventory()
+    if not args.from_cluster:
+        return inventory
+    progress.stage("listing workloads")
+    try:
+        live = ClusterSource(cluster_api(args.kubeconfig), args.namespace,
+                             progress.update).load()
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--from-cluster: {exc}") from None
+    except Exception as exc:  # kubernetes config and API errors: one clean line
+        raise UsageError(f"--from-cluster: {type(exc).__name__}: {exc}") from None
+    inventory.workloads.update(live.workloads)
+    inventory.autoscalers.update(live.autoscalers)
+    inventory.vpas.extend(live.vpas)
+    return inventory
+
+
 def run(args: argparse.Namespace) -> int:
     strategy, gpu, rounding = engine_options(args)
     try:
@@ -109,9 +143,9 @@ def run(args: argparse.Namespace) -> int:
     if args.tolerance < 0:
         raise UsageError("--tolerance must not be negative")
     stamp = generated_at(args.generated_at)
-    vpas = load_policies(args.policy)
-    inventory = ManifestSource(args.workloads).load() if args.workloads else Inventory()
     progress = Progress()
+    inventory = load_inventory(args, progress)
+    vpas = load_policies(args.policy) + inventory.vpas
     progress.stage("reading history")
     samples = load_samples(args)
     progress.stage(f"building the model from {len(samples):,} samples")
@@ -119,8 +153,12 @@ def run(args: argparse.Namespace) -> int:
     progress.stage("recommending")
     recs = recommend(model, strategy, vpas, gpu)
     # File names only: a report is shared, local paths are noise (and break golden files).
-    source = (f"history {args.history.name}" if args.history
-              else f"store {Path(args.store or DEFAULT_STORE).name}")
+    if args.history:
+        source = f"history {args.history.name}"
+    elif getattr(args, "prometheus_url", None):
+        source = f"prometheus {args.prometheus_url}"
+    else:
+        source = f"store {Path(args.store or DEFAULT_STORE).name}"
     report = build_report(ReportInputs(
         model=model, recommendations=recs, strategy=strategy, inventory=inventory, vpas=vpas,
         samples=samples, gpu=gpu, prices=prices, rounding=rounding, tolerance=args.tolerance,

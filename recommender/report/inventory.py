@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from recommender.logic.gpu import GPU_MODELS, GpuModel
+from recommender.vpa import Vpa
 
 # Kinds whose pod template a report can read and a patch can change.
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job")
@@ -64,10 +65,11 @@ class WorkloadResources:
 
 @dataclass
 class Inventory:
-    """Workloads and HPAs by ``(namespace, Kind/name)``."""
+    """Workloads and HPAs by ``(namespace, Kind/name)``, and the VPAs found beside them."""
 
     workloads: dict[tuple[str, str], WorkloadResources] = field(default_factory=dict)
     autoscalers: dict[tuple[str, str], Autoscaler] = field(default_factory=dict)
+    vpas: list[Vpa] = field(default_factory=list)
 
     def add(self, workload: WorkloadResources) -> None:
         self.workloads[(workload.namespace, workload.workload)] = workload

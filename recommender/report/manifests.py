@@ -1,7 +1,8 @@
 """Current resources from workload manifests (``--workloads FILE.yaml``).
 
-Reads Deployments, StatefulSets, DaemonSets, CronJobs and Jobs, and HorizontalPodAutoscalers,
-from multi-document YAML or ``kubectl get -o yaml`` ``List`` output. Other kinds are ignored.
+Reads Deployments, StatefulSets, DaemonSets, CronJobs and Jobs, HorizontalPodAutoscalers and
+VerticalPodAutoscalers, from multi-document YAML or ``kubectl get -o yaml`` ``List`` output.
+Other kinds are ignored.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from recommender.report.inventory import (
     Inventory,
     WorkloadResources,
 )
+from recommender.vpa import KIND as VPA_KIND
+from recommender.vpa import parse_vpa
 
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 HPA_KIND = "HorizontalPodAutoscaler"
@@ -63,13 +66,21 @@ def _objects(docs: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
 
 
 def add_object(inventory: Inventory, obj: Mapping[str, Any]) -> None:
-    """Add one API object to ``inventory`` when it is a workload or an HPA."""
+    """Add one API object to ``inventory`` when it is a workload, an HPA or a VPA.
+
+    Jobs created by a CronJob are skipped: their pods are the CronJob's in the history.
+    """
     kind = obj.get("kind")
     if kind in WORKLOAD_KINDS:
+        owners = (obj.get("metadata") or {}).get("ownerReferences") or []
+        if kind == "Job" and any(o.get("kind") == "CronJob" for o in owners):
+            return
         inventory.add(parse_workload(obj))
     elif kind == HPA_KIND:
         key, hpa = parse_hpa(obj)
         inventory.autoscalers[key] = hpa
+    elif kind == VPA_KIND:
+        inventory.vpas.append(parse_vpa(obj))
 
 
 def _pod_spec(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
