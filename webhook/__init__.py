@@ -1,0 +1,1 @@
+"""Tidal's admission webhook: pod mutation from VPA recommendations, HPA/VPA validation."""

@@ -1,0 +1,163 @@
+"""The admission engine: a decoded AdmissionReview and the cluster state in, a response out.
+
+No HTTP here. :func:`admit` dispatches by the request's resource to the pod mutator or the
+HPA/VPA validator and never raises: internal errors fail open (``FAIL_OPEN``) with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from recommender.vpa import GROUP as VPA_GROUP
+from recommender.vpa import PLURAL as VPA_PLURAL
+from recommender.vpa import parse_vpa, validate_vpa
+from webhook import review as rv
+from webhook.conflicts import duplicate_vpa, hpa_conflict, vpa_conflict
+from webhook.hpa import parse_hpa
+from webhook.patches import build_patch
+from webhook.pods import plan_pod
+from webhook.state import ClusterState
+from webhook.wire import AdmissionRequest, AdmissionReview
+
+log = logging.getLogger(__name__)
+
+# Answer "allowed" when the webhook itself fails; the pod webhook never rejects anything.
+FAIL_OPEN = True
+
+POD = ("", "pods")
+HPA = ("autoscaling", "horizontalpodautoscalers")
+VPA = (VPA_GROUP, VPA_PLURAL)
+CHECKED_OPERATIONS = ("CREATE", "UPDATE")
+
+NO_STATE_MUTATE = (
+    "tidal: pod admitted unchanged: cluster state is not available (caches not synced)"
+)
+NO_STATE_VALIDATE = "tidal: HPA/VPA conflict checks skipped: cluster state is not available"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The response to send, and labels for metrics and logs."""
+
+    response: AdmissionReview
+    kind: str  # pod, hpa, vpa, other
+    decision: str  # patched, unchanged, allowed, denied, skipped
+    fail_open: bool = False
+    dry_run: bool = False
+
+
+def admit(review: AdmissionReview, state: ClusterState, *, mutating: bool) -> Verdict:
+    """Decide one admission (``mutating``: the /mutate endpoint, else /validate)."""
+    request = review["request"]
+    group = request["resource"].get("group", "")
+    target = (group, request["resource"].get("resource", ""))
+    dry_run = bool(request.get("dryRun"))
+    handler = (_mutate_pod if target == POD else None) if mutating else _VALIDATORS.get(target)
+    kind = {POD: "pod", HPA: "hpa", VPA: "vpa"}.get(target, "other")
+    if handler is None:
+        what = f"{group}/{target[1]}" if group else target[1]
+        note = f"tidal: no {'mutation' if mutating else 'validation'} for {what}; allowed unchanged"
+        return Verdict(rv.allow(request["uid"], [note]), kind, "skipped", dry_run=dry_run)
+    try:
+        response, decision = handler(request, state)
+    except Exception as exc:
+        log.exception("admission of %s %s/%s failed", kind, _namespace(request), _name(request))
+        if not FAIL_OPEN:
+            raise
+        note = f"tidal: {kind} allowed unchanged after a webhook error ({type(exc).__name__})"
+        return Verdict(rv.allow(request["uid"], [note]), kind, "allowed", True, dry_run)
+    return Verdict(response, kind, decision, dry_run=dry_run)
+
+
+def _object(request: AdmissionRequest) -> dict[str, Any]:
+    obj = request.get("object")
+    return obj if isinstance(obj, dict) else {}
+
+
+def _namespace(request: AdmissionRequest) -> str:
+    meta = _object(request).get("metadata") or {}
+    return str(request.get("namespace") or meta.get("namespace") or "default")
+
+
+def _name(request: AdmissionRequest) -> str:
+    meta = _object(request).get("metadata") or {}
+    return str(request.get("name") or meta.get("name") or meta.get("generateName") or "")
+
+
+def _no_state(state: ClusterState) -> str:
+    return NOT_SYNCED if state.enabled else NO_CLUSTER
+
+
+def _with_namespace(obj: Mapping[str, Any], namespace: str) -> dict[str, Any]:
+    meta = dict(obj.get("metadata") or {})
+    meta.setdefault("namespace", namespace)
+    return {**obj, "metadata": meta}
+
+
+def _mutate_pod(request: AdmissionRequest, state: ClusterState) -> tuple[AdmissionReview, str]:
+    uid = request["uid"]
+    pod = _object(request)
+    if request["operation"] != "CREATE" or not pod or request.get("subResource"):
+        return rv.allow(uid), "skipped"
+    if not state.synced:
+        return rv.allow(uid, [f"tidal: pod admitted unchanged: {_no_state(state)}"]), "skipped"
+    namespace = _namespace(request)
+    plan = plan_pod(pod, namespace, state)
+    if plan.mutated is None:
+        return rv.allow(uid), "unchanged"
+    patch = build_patch(pod, plan.mutated)
+    if not request.get("dryRun"):
+        log.debug(
+            "pod %s/%s: %s, %d patch operations", namespace, _name(request), plan.reason, len(patch)
+        )
+    return rv.allow_with_patch(uid, patch), "patched" if patch else "unchanged"
+
+
+def _validate_hpa(request: AdmissionRequest, state: ClusterState) -> tuple[AdmissionReview, str]:
+    uid = request["uid"]
+    obj = _object(request)
+    if request["operation"] not in CHECKED_OPERATIONS or not obj or request.get("subResource"):
+        return rv.allow(uid), "skipped"
+    version = "v1" if request["kind"].get("version") == "v1" else "v2"
+    try:
+        hpa = parse_hpa(_with_namespace(obj, _namespace(request)), version)
+    except ValueError:
+        return rv.allow(uid), "allowed"  # the apiserver's own validation rejects it
+    if not state.synced:
+        return rv.allow(
+            uid, [f"tidal: HPA/VPA conflict checks skipped: {_no_state(state)}"]
+        ), "skipped"
+    message = hpa_conflict(hpa, [entry.vpa for entry in state.vpas(hpa.namespace)])
+    if message:
+        return rv.deny(uid, message), "denied"
+    return rv.allow(uid), "allowed"
+
+
+def _validate_vpa(request: AdmissionRequest, state: ClusterState) -> tuple[AdmissionReview, str]:
+    uid = request["uid"]
+    obj = _object(request)
+    if request["operation"] not in CHECKED_OPERATIONS or not obj or request.get("subResource"):
+        return rv.allow(uid), "skipped"
+    obj = _with_namespace(obj, _namespace(request))
+    errors = validate_vpa(obj)
+    if errors:
+        name = f"{_namespace(request)}/{_name(request)}"
+        return rv.deny(
+            uid, f"VerticalPodAutoscaler {name} is invalid: " + "; ".join(errors)
+        ), "denied"
+    vpa = parse_vpa(obj)
+    if not state.synced:
+        return rv.allow(
+            uid, [f"tidal: HPA/VPA conflict checks skipped: {_no_state(state)}"]
+        ), "skipped"
+    others = [entry.vpa for entry in state.vpas(vpa.namespace)]
+    message = duplicate_vpa(vpa, others) or vpa_conflict(vpa, state.hpas(vpa.namespace))
+    if message:
+        return rv.deny(uid, message), "denied"
+    return rv.allow(uid), "allowed"
+
+
+_VALIDATORS = {HPA: _validate_hpa, VPA: _validate_vpa}

@@ -1,0 +1,109 @@
+"""``tidal-webhook``: serve the admission webhook over TLS with gunicorn.
+
+Imports stay inside :func:`serve` so that ``PROMETHEUS_MULTIPROC_DIR`` is set before
+``prometheus_client`` is first imported, as its multiprocess mode requires.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from webhook.settings import DEFAULT_PORT, DEFAULT_THREADS, DEFAULT_WORKERS, ServeSettings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tidal-webhook",
+        description="Tidal admission webhook: pods get VPA recommendations, "
+        "conflicting HPA/VPA pairs are rejected",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve /mutate, /validate, /healthz, /readyz, /metrics")
+    serve.add_argument("--cert", required=True, type=Path, help="PEM serving certificate")
+    serve.add_argument("--key", required=True, type=Path, help="PEM private key")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help="HTTPS port (8443)")
+    serve.add_argument("--bind", default="0.0.0.0", help="address to listen on (0.0.0.0)")
+    serve.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, then ~/.kube)")
+    serve.add_argument(
+        "--state-file",
+        type=Path,
+        help="serve a fixed cluster state from a YAML file of objects instead of watching "
+        "a cluster (demos, tests, benchmarks)",
+    )
+    serve.add_argument(
+        "--no-cluster", action="store_true", help="do not contact a cluster: allow everything"
+    )
+    serve.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="processes (2)")
+    serve.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="threads each (4)")
+    serve.add_argument(
+        "--noop-endpoint", action="store_true", help="add POST /noop (the benchmark's floor)"
+    )
+    serve.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    return parser
+
+
+def _metrics_dir() -> tuple[str, bool]:
+    """The multiprocess metrics directory, emptied; and whether we created it."""
+    existing = os.environ.get(MULTIPROC_ENV)
+    if existing:
+        os.makedirs(existing, exist_ok=True)
+        for name in os.listdir(existing):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(existing, name))
+        return existing, False
+    created = tempfile.mkdtemp(prefix="tidal-webhook-metrics-")
+    os.environ[MULTIPROC_ENV] = created
+    return created, True
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = ServeSettings(
+        cert=args.cert,
+        key=args.key,
+        port=args.port,
+        bind=args.bind,
+        kubeconfig=args.kubeconfig,
+        state_file=args.state_file,
+        no_cluster=args.no_cluster,
+        workers=args.workers,
+        threads=args.threads,
+        noop_endpoint=args.noop_endpoint,
+        access_log=args.access_log,
+        log_level=args.log_level,
+    )
+    settings.validate()
+    directory, created = _metrics_dir()
+    try:
+        from webhook.server import WebhookServer
+        from webhook.tls import build_context
+
+        build_context(settings.cert, settings.key)  # fail now, not at the first connection
+        WebhookServer(settings).run()
+    finally:
+        if created:
+            shutil.rmtree(directory, ignore_errors=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper(), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return serve(args)
+    except (ValueError, OSError) as exc:
+        print(f"tidal-webhook: error: {exc}", file=sys.stderr)
+        return 2

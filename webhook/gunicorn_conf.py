@@ -1,0 +1,69 @@
+"""gunicorn configuration for the webhook: worker model, limits, timeouts and hooks.
+
+The apiserver keeps connections alive, so a threaded keep-alive worker (``gthread``) serves
+it: a ``sync`` worker would pay a TLS handshake on every admission. The hooks reach the
+running :class:`webhook.server.WebhookServer` through ``worker.app``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webhook.metrics import mark_worker_dead
+from webhook.settings import ServeSettings
+
+WORKER_CLASS = "gthread"
+# Seconds an idle keep-alive connection is held open (the apiserver idles up to 90 s).
+KEEPALIVE_SECONDS = 30
+# Seconds for in-flight requests after SIGTERM; within the pod's terminationGracePeriod (30 s,
+# of which the preStop hook sleeps 5).
+GRACEFUL_TIMEOUT_SECONDS = 20
+WORKER_TIMEOUT_SECONDS = 30
+LIMIT_REQUEST_LINE = 4094
+LIMIT_REQUEST_FIELDS = 100
+LIMIT_REQUEST_FIELD_SIZE = 8190
+
+
+def settings(serve: ServeSettings) -> dict[str, Any]:
+    """gunicorn settings for ``serve`` (hooks included; ``ssl_context`` is bound by the app).
+
+    Names the installed gunicorn does not know are skipped by the caller.
+    """
+    return {
+        "bind": [serve.address],
+        "worker_class": WORKER_CLASS,
+        "workers": serve.workers,
+        "threads": serve.threads,
+        "keepalive": KEEPALIVE_SECONDS,
+        "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
+        "timeout": WORKER_TIMEOUT_SECONDS,
+        "limit_request_line": LIMIT_REQUEST_LINE,
+        "limit_request_fields": LIMIT_REQUEST_FIELDS,
+        "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
+        "certfile": str(serve.cert),
+        "keyfile": str(serve.key),
+        "accesslog": "-" if serve.access_log else None,
+        "errorlog": "-",
+        "loglevel": serve.log_level,
+        "proc_name": "tidal-webhook",
+        # gunicorn >= 25 opens a control socket under $HOME: not wanted in a read-only pod.
+        "control_socket_disable": True,
+        "post_fork": post_fork,
+        "worker_exit": worker_exit,
+        "child_exit": child_exit,
+    }
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """In the new worker: start its caches (watch threads do not survive a fork)."""
+    worker.app.start_worker()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """The worker is stopping: stop its watch threads."""
+    worker.app.stop_worker()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """In the arbiter: forget the dead worker's live gauges."""
+    mark_worker_dead(worker.pid)

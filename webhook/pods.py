@@ -1,0 +1,128 @@
+"""Pod mutation: set container resources from the matching VPA's recommendation.
+
+Pure: the pod, its namespace and the cluster state in; the mutated pod (or None) and the
+notes for warnings out. :mod:`webhook.admission` turns that into a patch and a response.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from recommender.quantity import QuantityError, format_quantity, parse_decimal
+from recommender.vpa import KIND as VPA_KIND
+from webhook import limitrange
+from webhook.owners import controller_chain
+from webhook.sizing import Sizing, fit_pod, size_container
+from webhook.state import ClusterState, OwnerRef, VpaEntry
+
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+UPDATES_ANNOTATION = "vpaUpdates"
+OBSERVED_ANNOTATION = "vpaObservedContainers"
+
+
+@dataclass
+class PodPlan:
+    """The outcome for one pod: the edited copy when anything is set, and why."""
+
+    mutated: dict[str, Any] | None = None
+    vpa: VpaEntry | None = None
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def is_mirror(pod: Mapping[str, Any]) -> bool:
+    """A static pod's mirror: the kubelet owns it and the apiserver forbids changing it."""
+    return MIRROR_ANNOTATION in ((pod.get("metadata") or {}).get("annotations") or {})
+
+
+def _targets(entry: VpaEntry, chain: list[OwnerRef]) -> bool:
+    ref = entry.vpa.target_ref
+    return ref is not None and OwnerRef(ref.kind, ref.name) in chain
+
+
+def matching_vpa(
+    pod: Mapping[str, Any], namespace: str, state: ClusterState
+) -> tuple[VpaEntry | None, list[OwnerRef]]:
+    """The VPA whose target is the pod's controller (earliest created wins), and the chain."""
+    chain = controller_chain(pod, namespace, state)
+    if not chain:
+        return None, chain
+    candidates = [entry for entry in state.vpas(namespace) if _targets(entry, chain)]
+    if not candidates:
+        return None, chain
+    candidates.sort(key=lambda e: (e.vpa.creation_timestamp, e.vpa.name))
+    return candidates[0], chain
+
+
+def _set(resources: dict[str, Any], field_name: str, values: Mapping[str, float]) -> None:
+    """Write values as quantities, keeping an existing string when it is numerically equal."""
+    if not values:
+        return
+    current = resources.setdefault(field_name, {})
+    for resource, value in values.items():
+        text = format_quantity(resource, value)
+        old = current.get(resource)
+        try:
+            if old is not None and parse_decimal(old) == parse_decimal(text):
+                continue
+        except QuantityError:
+            pass
+        current[resource] = text
+
+
+def _describe(index: int, sizing: Sizing) -> str:
+    parts = [f"{r} request" for r in sizing.requests] + [f"{r} limit" for r in sizing.limits]
+    return f"container {index}: " + ", ".join(parts + sizing.notes)
+
+
+def plan_pod(pod: Mapping[str, Any], namespace: str, state: ClusterState) -> PodPlan:
+    """Decide the pod's new container resources from its VPA (init containers untouched)."""
+    if is_mirror(pod):
+        return PodPlan(reason="mirror pod")
+    entry, chain = matching_vpa(pod, namespace, state)
+    if entry is None:
+        return PodPlan(reason="no VPA targets " + (str(chain[-1]) if chain else "a bare pod"))
+    vpa = entry.vpa
+    if vpa.update_mode == "Off":
+        return PodPlan(vpa=entry, reason=f"{VPA_KIND} {vpa.key} has updateMode Off")
+    if not entry.recommendations:
+        return PodPlan(vpa=entry, reason=f"{VPA_KIND} {vpa.key} has no recommendation yet")
+    containers = (pod.get("spec") or {}).get("containers") or []
+    ranges = state.limit_ranges(namespace)
+    container_bounds = limitrange.bounds(ranges, limitrange.CONTAINER)
+    sizings: dict[int, Sizing] = {}
+    others: list[Mapping[str, Any]] = []
+    for index, container in enumerate(containers):
+        name = container.get("name", "")
+        policy = vpa.policy_for(name)
+        rec = entry.recommendations.get(name)
+        if rec is None or (policy is not None and policy.mode == "Off"):
+            others.append(container.get("resources") or {})
+            continue
+        sizing = size_container(container, rec.get("target") or {}, policy, container_bounds)
+        if sizing.requests:
+            sizings[index] = sizing
+        else:
+            others.append(container.get("resources") or {})
+    if not sizings:
+        return PodPlan(vpa=entry, reason=f"{VPA_KIND} {vpa.key} recommends none of the containers")
+    pod_bounds = limitrange.bounds(ranges, limitrange.POD)
+    if pod_bounds:
+        fit_pod(sizings, others, pod_bounds)
+    mutated = copy.deepcopy(dict(pod))
+    for index, sizing in sizings.items():
+        resources = mutated["spec"]["containers"][index].setdefault("resources", {})
+        _set(resources, "requests", sizing.requests)
+        _set(resources, "limits", sizing.limits)
+    annotations = mutated.setdefault("metadata", {}).setdefault("annotations", {})
+    annotations[UPDATES_ANNOTATION] = f"Pod resources updated by {vpa.name}: " + "; ".join(
+        _describe(i, s) for i, s in sorted(sizings.items())
+    )
+    annotations[OBSERVED_ANNOTATION] = ", ".join(str(c.get("name", "")) for c in containers)
+    notes = [
+        f"{containers[i].get('name', i)}: {n}" for i, s in sorted(sizings.items()) for n in s.notes
+    ]
+    return PodPlan(mutated=mutated, vpa=entry, reason=f"sized by {VPA_KIND} {vpa.key}", notes=notes)

@@ -1,0 +1,96 @@
+"""The gunicorn application: per-worker cluster caches, the Flask app, and reloading TLS."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from gunicorn.app.base import BaseApplication
+
+from webhook import gunicorn_conf
+from webhook.app import create_app, refresh_cache_metrics
+from webhook.metrics import WebhookMetrics
+from webhook.settings import ServeSettings
+from webhook.state import ClusterState
+from webhook.tls import ReloadingContext
+from webhook.watch import load_api_client, start_informers
+
+log = logging.getLogger(__name__)
+
+METRICS_REFRESH_SECONDS = 5
+
+
+def _objects(documents: Iterator[Any]) -> Iterator[Mapping[str, Any]]:
+    for doc in documents:
+        if isinstance(doc, Mapping) and isinstance(doc.get("items"), list):
+            yield from (item for item in doc["items"] if isinstance(item, Mapping))
+        elif isinstance(doc, Mapping):
+            yield doc
+
+
+def load_state_file(path: Path) -> ClusterState:
+    """A synced state from a YAML/JSON file of objects (documents or ``kind: List``)."""
+    with open(path, encoding="utf-8") as handle:
+        return ClusterState.from_objects(list(_objects(yaml.safe_load_all(handle))))
+
+
+class WebhookServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn with the webhook app; each worker builds its own caches after the fork."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.tls = ReloadingContext(settings.cert, settings.key)
+        self.state: ClusterState | None = None
+        self.metrics: WebhookMetrics | None = None
+        self._stop = threading.Event()
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in gunicorn_conf.settings(self.settings).items():
+            if name in self.cfg.settings:
+                self.cfg.set(name, value)
+        self.cfg.set("ssl_context", self.ssl_context)
+
+    def ssl_context(self, conf: Any, default_factory: Any) -> Any:
+        """gunicorn hook: the current (possibly reloaded) server context."""
+        return self.tls.context()
+
+    def start_worker(self) -> None:
+        """Build this worker's metrics and cluster state, and start its watch threads."""
+        self.metrics = WebhookMetrics()
+        self.state = self._build_state()
+        state, metrics = self.state, self.metrics
+
+        def refresh() -> None:
+            while not self._stop.wait(METRICS_REFRESH_SECONDS):
+                refresh_cache_metrics(state, metrics)
+
+        refresh_cache_metrics(state, metrics)
+        threading.Thread(target=refresh, name="cache-metrics", daemon=True).start()
+
+    def _build_state(self) -> ClusterState:
+        if self.settings.state_file is not None:
+            log.info("serving a static cluster state from %s", self.settings.state_file)
+            return load_state_file(self.settings.state_file)
+        if self.settings.no_cluster:
+            return ClusterState(enabled=False)
+        api_client = load_api_client(self.settings.kubeconfig)
+        if api_client is None:
+            return ClusterState(enabled=False)
+        state = ClusterState()
+        self._stop = start_informers(api_client, state)
+        return state
+
+    def stop_worker(self) -> None:
+        """Stop this worker's watch and metrics threads."""
+        self._stop.set()
+
+    def load(self) -> Any:
+        if self.state is None:  # not forked by an arbiter (e.g. a test calling load())
+            self.start_worker()
+        assert self.state is not None
+        return create_app(self.state, self.metrics, noop_endpoint=self.settings.noop_endpoint)

@@ -1,0 +1,206 @@
+"""The cluster state the admission handlers read: an injectable, thread-safe cache.
+
+Watch threads (:mod:`webhook.watch`) fill it in a server; tests and ``--state-file`` fill it
+from objects shaped like the API's. Handlers only ever read it: no API call per admission.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from recommender.vpa import KIND as VPA_KIND
+from recommender.vpa import Vpa, parse_vpa
+from webhook.hpa import KIND as HPA_KIND
+from webhook.hpa import Hpa, parse_hpa
+
+log = logging.getLogger(__name__)
+
+LIMIT_RANGE = "LimitRange"
+REPLICA_SET = "ReplicaSet"
+JOB = "Job"
+# Every kind the cache holds; owners of pods are resolved through ReplicaSets and Jobs.
+KINDS = (VPA_KIND, HPA_KIND, LIMIT_RANGE, REPLICA_SET, JOB)
+OWNER_KINDS = (REPLICA_SET, JOB)
+
+
+@dataclass(frozen=True)
+class OwnerRef:
+    """A controller reference: ``kind`` and ``name`` in the object's namespace."""
+
+    kind: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class VpaEntry:
+    """A VPA with its ``status.recommendation.containerRecommendations`` by container name."""
+
+    vpa: Vpa
+    recommendations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def controller_ref(obj: Mapping[str, Any]) -> OwnerRef | None:
+    """The owner reference with ``controller: true``, if any."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if isinstance(ref, Mapping) and ref.get("controller") and ref.get("kind"):
+            return OwnerRef(str(ref["kind"]), str(ref.get("name") or ""))
+    return None
+
+
+def vpa_entry(obj: Mapping[str, Any]) -> VpaEntry:
+    """Parse a VPA object with its recommendation; raises ValueError when invalid."""
+    vpa = parse_vpa(obj)
+    recs: dict[str, Mapping[str, Any]] = {}
+    status = obj.get("status") or {}
+    recommendation = status.get("recommendation") if isinstance(status, Mapping) else None
+    for entry in (recommendation or {}).get("containerRecommendations") or []:
+        if isinstance(entry, Mapping) and isinstance(entry.get("containerName"), str):
+            recs[entry["containerName"]] = entry
+    return VpaEntry(vpa, recs)
+
+
+def _reduce(kind: str, obj: Mapping[str, Any]) -> Any:
+    """What the cache keeps of an object (small: clusters have many ReplicaSets)."""
+    if kind == VPA_KIND:
+        return vpa_entry(obj)
+    if kind == HPA_KIND:
+        version = str(obj.get("apiVersion") or "autoscaling/v2").rsplit("/", 1)[-1]
+        return parse_hpa(obj, version)
+    if kind == LIMIT_RANGE:
+        limits = (obj.get("spec") or {}).get("limits") or []
+        return tuple(item for item in limits if isinstance(item, Mapping))
+    return controller_ref(obj)
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+
+
+class ClusterState:
+    """Objects by kind and namespace, plus which kinds have been listed (synced)."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        """``enabled=False``: no cluster is configured; every lookup is empty."""
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        self._objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
+        self._synced: set[str] = set()
+        self._updated: dict[str, float] = {}
+
+    @classmethod
+    def from_objects(cls, objects: Iterable[Mapping[str, Any]]) -> ClusterState:
+        """A synced state holding ``objects`` (dicts with ``kind``); other kinds are skipped."""
+        state = cls()
+        for obj in objects:
+            if obj.get("kind") in KINDS:
+                state.upsert(str(obj["kind"]), obj)
+        for kind in KINDS:
+            state.mark_synced(kind)
+        return state
+
+    # -- writers (watch threads) --------------------------------------------------------------
+    def replace(self, kind: str, objects: Iterable[Mapping[str, Any]]) -> None:
+        """Replace every object of ``kind`` (after a list) and mark the kind synced."""
+        fresh: dict[str, dict[str, Any]] = {}
+        for obj in objects:
+            reduced = self._reduced(kind, obj)
+            if reduced is not None:
+                namespace, name = _key(obj)
+                fresh.setdefault(namespace, {})[name] = reduced
+        with self._lock:
+            self._objects[kind] = fresh
+            self._synced.add(kind)
+            self._updated[kind] = time.time()
+
+    def upsert(self, kind: str, obj: Mapping[str, Any]) -> None:
+        """Add or update one object."""
+        reduced = self._reduced(kind, obj)
+        if reduced is None:
+            self.delete(kind, obj)
+            return
+        namespace, name = _key(obj)
+        with self._lock:
+            # Copy-on-write per namespace: readers copy a bucket without taking the lock.
+            bucket = dict(self._objects[kind].get(namespace, {}))
+            bucket[name] = reduced
+            self._objects[kind][namespace] = bucket
+            self._updated[kind] = time.time()
+
+    def delete(self, kind: str, obj: Mapping[str, Any]) -> None:
+        """Forget one object."""
+        namespace, name = _key(obj)
+        with self._lock:
+            bucket = dict(self._objects[kind].get(namespace, {}))
+            bucket.pop(name, None)
+            self._objects[kind][namespace] = bucket
+            self._updated[kind] = time.time()
+
+    def mark_synced(self, kind: str) -> None:
+        """Record that ``kind`` has been fully listed."""
+        with self._lock:
+            self._synced.add(kind)
+            self._updated[kind] = time.time()
+
+    def touch(self, kind: str) -> None:
+        """Record that ``kind`` is known to be current (a watch event or bookmark arrived)."""
+        self._updated[kind] = time.time()
+
+    @staticmethod
+    def _reduced(kind: str, obj: Mapping[str, Any]) -> Any:
+        try:
+            return _reduce(kind, obj)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            namespace, name = _key(obj)
+            log.warning("ignoring invalid %s %s/%s: %s", kind, namespace, name, exc)
+            return None
+
+    # -- readers (admission handlers) ---------------------------------------------------------
+    @property
+    def synced(self) -> bool:
+        """True once every kind has been listed."""
+        return self.enabled and len(self._synced) == len(KINDS)
+
+    @property
+    def ready(self) -> bool:
+        """For /readyz: synced, or serving without a cluster at all."""
+        return self.synced or not self.enabled
+
+    def age_seconds(self, kind: str, now: float | None = None) -> float | None:
+        """Seconds since ``kind`` was last known current (None: never listed)."""
+        updated = self._updated.get(kind)
+        return None if updated is None else (now or time.time()) - updated
+
+    def _values(self, kind: str, namespace: str) -> list[Any]:
+        return list(self._objects[kind].get(namespace, {}).values())
+
+    def vpas(self, namespace: str) -> list[VpaEntry]:
+        """The VPAs of a namespace."""
+        return self._values(VPA_KIND, namespace)
+
+    def hpas(self, namespace: str) -> list[Hpa]:
+        """The HPAs of a namespace."""
+        return self._values(HPA_KIND, namespace)
+
+    def limit_ranges(self, namespace: str) -> list[tuple[Mapping[str, Any], ...]]:
+        """The ``spec.limits`` lists of a namespace's LimitRanges."""
+        return self._values(LIMIT_RANGE, namespace)
+
+    def controller_of(self, kind: str, namespace: str, name: str) -> OwnerRef | None:
+        """The controller of a cached ReplicaSet or Job (None: none, or not cached)."""
+        if kind not in OWNER_KINDS:
+            return None
+        result: OwnerRef | None = self._objects[kind].get(namespace, {}).get(name)
+        return result
+
+    def knows(self, kind: str, namespace: str, name: str) -> bool:
+        """Whether an object of a cached owner kind is present."""
+        return name in self._objects.get(kind, {}).get(namespace, {})

@@ -1,0 +1,156 @@
+"""Watch-based caches: one thread per kind lists, then watches, and keeps ClusterState current.
+
+Started in each gunicorn worker after the fork (threads do not survive a fork). A failed list
+or watch is retried with backoff; a 410 Gone (expired resourceVersion) triggers a fresh list.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from recommender.vpa import GROUP as VPA_GROUP
+from recommender.vpa import KIND as VPA_KIND
+from recommender.vpa import PLURAL as VPA_PLURAL
+from recommender.vpa import VERSION as VPA_VERSION
+from webhook.hpa import KIND as HPA_KIND
+from webhook.state import JOB, LIMIT_RANGE, REPLICA_SET, ClusterState
+
+log = logging.getLogger(__name__)
+
+LIST_PAGE = 500
+WATCH_TIMEOUT_SECONDS = 300
+BACKOFF_SECONDS = (1, 2, 5, 10, 30)
+GONE = 410
+
+ListFn = Callable[..., Any]
+
+
+def load_api_client(kubeconfig: str | None) -> Any | None:
+    """An API client from ``kubeconfig``, in-cluster config, or the default kubeconfig.
+
+    None when no cluster is configured at all.
+    """
+    from kubernetes import client, config
+
+    try:
+        if kubeconfig:
+            return config.new_client_from_config(config_file=kubeconfig)
+        try:
+            config.load_incluster_config()
+            return client.ApiClient()
+        except config.ConfigException:
+            return config.new_client_from_config()
+    except (config.ConfigException, OSError) as exc:
+        log.warning("no Kubernetes cluster configured (%s): admissions are allowed unchanged", exc)
+        return None
+
+
+def list_functions(api_client: Any) -> dict[str, ListFn]:
+    """The list call (also used to watch) for each cached kind."""
+    from kubernetes import client
+
+    custom = client.CustomObjectsApi(api_client)
+    return {
+        VPA_KIND: functools.partial(
+            custom.list_cluster_custom_object, VPA_GROUP, VPA_VERSION, VPA_PLURAL
+        ),
+        HPA_KIND: client.AutoscalingV2Api(
+            api_client
+        ).list_horizontal_pod_autoscaler_for_all_namespaces,
+        LIMIT_RANGE: client.CoreV1Api(api_client).list_limit_range_for_all_namespaces,
+        REPLICA_SET: client.AppsV1Api(api_client).list_replica_set_for_all_namespaces,
+        JOB: client.BatchV1Api(api_client).list_job_for_all_namespaces,
+    }
+
+
+class Informer(threading.Thread):
+    """Keeps one kind of ``state`` current: list, then watch from the list's version."""
+
+    def __init__(
+        self,
+        kind: str,
+        list_fn: ListFn,
+        state: ClusterState,
+        stop: threading.Event,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(name=f"watch-{kind}", daemon=True)
+        self.kind = kind
+        self.list_fn = list_fn
+        self.state = state
+        self.stop = stop
+        self.on_change = on_change or (lambda: None)
+
+    def run(self) -> None:
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                version = self._list()
+                failures = 0
+                while not self.stop.is_set():
+                    version = self._watch(version)
+            except Exception as exc:  # the thread must survive anything the API does
+                status = getattr(exc, "status", None)
+                if status == GONE:
+                    log.info("%s watch expired; listing again", self.kind)
+                    continue
+                delay = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)]
+                failures += 1
+                log.warning("%s cache: %s; retrying in %ss", self.kind, exc, delay)
+                self.stop.wait(delay)
+
+    def _list(self) -> str:
+        items: list[dict[str, Any]] = []
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": LIST_PAGE, "_preload_content": False}
+            if token:
+                kwargs["_continue"] = token
+            body = json.loads(self.list_fn(**kwargs).data)
+            items.extend(body.get("items") or [])
+            token = (body.get("metadata") or {}).get("continue")
+            if not token:
+                break
+        self.state.replace(self.kind, items)
+        self.on_change()
+        log.info("%s cache synced: %d objects", self.kind, len(items))
+        return str((body.get("metadata") or {}).get("resourceVersion") or "")
+
+    def _watch(self, version: str) -> str:
+        from kubernetes import watch
+
+        stream = watch.Watch().stream(
+            self.list_fn,
+            resource_version=version,
+            timeout_seconds=WATCH_TIMEOUT_SECONDS,
+            allow_watch_bookmarks=True,
+            deserialize=False,
+        )
+        for event in stream:
+            if self.stop.is_set():
+                break
+            kind, obj = event.get("type"), event.get("object") or {}
+            version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
+            if kind in ("ADDED", "MODIFIED"):
+                self.state.upsert(self.kind, obj)
+            elif kind == "DELETED":
+                self.state.delete(self.kind, obj)
+            else:
+                self.state.touch(self.kind)
+            self.on_change()
+        return version
+
+
+def start_informers(
+    api_client: Any, state: ClusterState, on_change: Callable[[], None] | None = None
+) -> threading.Event:
+    """Start one informer thread per kind; set the returned event to stop them."""
+    stop = threading.Event()
+    for kind, list_fn in list_functions(api_client).items():
+        Informer(kind, list_fn, state, stop, on_change).start()
+    return stop
