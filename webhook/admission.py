@@ -32,10 +32,8 @@ HPA = ("autoscaling", "horizontalpodautoscalers")
 VPA = (VPA_GROUP, VPA_PLURAL)
 CHECKED_OPERATIONS = ("CREATE", "UPDATE")
 
-NO_STATE_MUTATE = (
-    "tidal: pod admitted unchanged: cluster state is not available (caches not synced)"
-)
-NO_STATE_VALIDATE = "tidal: HPA/VPA conflict checks skipped: cluster state is not available"
+NO_CLUSTER = "no cluster connection"
+NOT_SYNCED = "cluster caches not synced yet"
 
 
 @dataclass(frozen=True)
