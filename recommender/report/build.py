@@ -218,7 +218,7 @@ class _Builder:
 
     def container(self, key: ContainerKey) -> ContainerReport:
         i = self.i
-        rec = self.recs.get(tuple(key))  # type: ignore[arg-type]
+        rec = self.recs.get((key.namespace, key.workload, key.container))
         workload = i.inventory.workload(key.namespace, key.workload)
         current = workload.container(key.container) if workload else None
         row = i.model.find(key)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from recommender.logic.gpu import GPU_MODELS, gpu_model
-from recommender.quantity import CPU, GPU, GPU_SHARED, MEMORY, MIG_PREFIX
+from recommender.quantity import CPU, GPU, MEMORY, MIG_PREFIX
 
 HOURS_PER_MONTH = 730.0
 GIB = 2**30
@@ -40,9 +40,7 @@ def gpu_equivalent(resource: str, count: float) -> float | None:
             except ValueError:
                 return None
         return count * share
-    if resource == GPU_SHARED:
-        return None
-    return None
+    return None  # GPU_SHARED and unknown devices
 
 
 @dataclass(frozen=True)

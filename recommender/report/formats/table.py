@@ -9,7 +9,6 @@ from recommender.report.formats import text as T
 from recommender.report.model import (
     NO_RECOMMENDATION,
     NO_REQUEST,
-    OK,
     OVER,
     UNDER,
     UNKNOWN,
@@ -19,7 +18,7 @@ from recommender.report.model import (
 )
 
 WIDTH = 100
-_COLOURS = {UNDER: "31", NO_REQUEST: "31", OVER: "33", OK: "32"}
+_COLOURS = {"under": "31", "no": "31", "over": "33", "ok": "32"}  # by the status word
 HEADER = ("CONTAINER", "RES", "REQUEST", "LIMIT", "TARGET", "BOUNDS", "Δ/POD", "Δ×PODS",
           "P50", "P95", "MAX", "STATUS")
 RIGHT = {6, 7, 8, 9, 10}  # numeric columns, right-aligned
