@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
@@ -87,9 +88,12 @@ class KubeApi:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self.api.call_api(
-            method, url, headers, body, post, _request_timeout=self.timeout_s
-        )
+        try:
+            response = self.api.call_api(
+                method, url, headers, body, post, _request_timeout=self.timeout_s
+            )
+        except urllib3.exceptions.HTTPError as exc:  # connection refused, timeouts, TLS
+            raise ApiException(status=0, reason=f"{type(exc).__name__}: {exc}") from None
         data = response.read()
         if not 200 <= response.status <= 299:
             raise ApiException.from_response(
