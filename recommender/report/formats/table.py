@@ -123,8 +123,9 @@ def _layout(rows: Sequence[tuple[str, ...] | str], style: _Style) -> list[str]:
         cells = []
         header = row[0] == HEADER[0]
         for i, (cell, width) in enumerate(zip(row, widths, strict=True)):
-            padded = cell.rjust(width) if i in right else cell.ljust(width)
-            if not header and i == len(row) - 1:
+            last = i == len(row) - 1
+            padded = cell.rjust(width) if i in right else cell if last else cell.ljust(width)
+            if not header and last:
                 padded = style(_COLOURS.get(cell.split()[0], "2"), padded)
             cells.append(padded)
         line = " ".join(cells)
