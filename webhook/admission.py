@@ -75,13 +75,17 @@ def _object(request: AdmissionRequest) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
+def _metadata(request: AdmissionRequest) -> dict[str, Any]:
+    meta = _object(request).get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
 def _namespace(request: AdmissionRequest) -> str:
-    meta = _object(request).get("metadata") or {}
-    return str(request.get("namespace") or meta.get("namespace") or "default")
+    return str(request.get("namespace") or _metadata(request).get("namespace") or "default")
 
 
 def _name(request: AdmissionRequest) -> str:
-    meta = _object(request).get("metadata") or {}
+    meta = _metadata(request)
     return str(request.get("name") or meta.get("name") or meta.get("generateName") or "")
 
 

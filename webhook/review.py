@@ -24,6 +24,7 @@ from webhook.wire import (
 # The apiserver prints each warning as "Warning: <text>"; longer ones are truncated there.
 MAX_WARNING_CHARS = 120
 ACCEPTED_API_VERSIONS = (API_VERSION,)
+_GVR = ("group", "version", "resource")
 
 
 class BadReview(ValueError):
@@ -46,14 +47,18 @@ def decode(body: bytes) -> AdmissionReview:
     uid = request.get("uid")
     if not isinstance(uid, str) or not uid:
         raise BadReview("AdmissionReview request has no uid")
-    for field in ("kind", "resource"):
-        if not isinstance(request.get(field), dict):
-            raise BadReview(f"AdmissionReview request has no {field}")
+    for field, keys in (("kind", ("group", "version", "kind")), ("resource", _GVR)):
+        value = request.get(field)
+        if not isinstance(value, dict) or not all(isinstance(value.get(k, ""), str) for k in keys):
+            raise BadReview(f"AdmissionReview request.{field} is not a group/version/{keys[2]}")
     for field in ("object", "oldObject"):
         if request.get(field) is not None and not isinstance(request[field], dict):
             raise BadReview(f"AdmissionReview request.{field} is not an object")
     if not isinstance(request.get("operation"), str):
         raise BadReview("AdmissionReview request has no operation")
+    for field in ("namespace", "name", "subResource"):
+        if request.get(field) is not None and not isinstance(request[field], str):
+            raise BadReview(f"AdmissionReview request.{field} is not a string")
     return cast(AdmissionReview, review)
 
 

@@ -31,7 +31,8 @@ def test_requests_set_and_limits_scaled_proportionally() -> None:
     }
     notes = patched["metadata"]["annotations"]
     assert notes["vpaUpdates"] == (
-        "Pod resources updated by web-vpa: container 0: cpu request, memory request, cpu limit, memory limit"
+        "Pod resources updated by web-vpa: container 0: "
+        "cpu request, memory request, cpu limit, memory limit"
     )
     assert notes["vpaObservedContainers"] == "app"
     # Only what changed is touched: the rest of the pod is identical.
@@ -102,7 +103,8 @@ def test_policy_caps_are_noted_in_the_annotation() -> None:
     _, patched, _ = mutate(pod, world(vpa))
     assert resources(patched)["requests"] == {"cpu": "1", "memory": "64Mi"}
     assert patched["metadata"]["annotations"]["vpaUpdates"].endswith(
-        "container 0: cpu request, memory request, cpu capped to maxAllowed, memory capped to minAllowed"
+        "container 0: cpu request, memory request, "
+        "cpu capped to maxAllowed, memory capped to minAllowed"
     )
 
 

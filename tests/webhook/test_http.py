@@ -1,0 +1,161 @@
+"""The Flask layer: decoding errors, payload limit, health, metrics, and fuzzed bodies."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from webhook.app import MAX_BODY_BYTES, create_app
+from webhook.metrics import WebhookMetrics
+from webhook.state import ClusterState
+
+from . import builders as b
+from .helpers import assert_valid_response
+
+
+@pytest.fixture(scope="module")
+def client():  # type: ignore[no-untyped-def]
+    state = ClusterState.from_objects([b.replica_set(), b.vpa(recommendations=[b.rec()])])
+    app = create_app(state, WebhookMetrics())
+    return app.test_client()
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (json.dumps({"kind": "Pod"}).encode(), "not an admission.k8s.io/v1 AdmissionReview"),
+        (
+            json.dumps({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}).encode(),
+            "no request",
+        ),
+        (
+            json.dumps(
+                {
+                    "apiVersion": "admission.k8s.io/v1",
+                    "kind": "AdmissionReview",
+                    "request": {"kind": {}},
+                }
+            ).encode(),
+            "no uid",
+        ),
+        (b"\xff\xfe\x00", "not JSON"),
+    ],
+)
+def test_bad_bodies_get_400_with_a_json_error(client, body: bytes, words: str) -> None:  # type: ignore[no-untyped-def]
+    for path in ("/mutate", "/validate"):
+        response = client.post(path, data=body, content_type="application/json")
+        assert response.status_code == 400
+        assert words in response.get_json()["error"]
+
+
+def test_body_over_the_limit_gets_413(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.post(
+        "/mutate", data=b" " * (MAX_BODY_BYTES + 1), content_type="application/json"
+    )
+    assert response.status_code == 413
+    assert "error" in response.get_json()
+
+
+def test_pod_mutation_round_trip_and_metrics(client) -> None:  # type: ignore[no-untyped-def]
+    review = b.review(b.pod(b.container(requests={"cpu": "1"})))
+    response = client.post("/mutate?timeout=10s", json=review)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert_valid_response(body, review["request"]["uid"])
+    assert body["response"]["patchType"] == "JSONPatch"
+    text = client.get("/metrics").get_data(as_text=True)
+    assert (
+        'tidal_webhook_decisions_total{decision="patched",dry_run="false",kind="pod"} 1.0' in text
+    )
+    assert "tidal_webhook_request_duration_seconds_bucket" in text
+    assert 'tidal_webhook_cache_age_seconds{kind="VerticalPodAutoscaler"}' in text
+
+
+def test_health_and_readiness() -> None:
+    assert create_app(ClusterState()).test_client().get("/readyz").status_code == 503
+    assert create_app(ClusterState(enabled=False)).test_client().get("/readyz").status_code == 200
+    synced = create_app(ClusterState.from_objects([])).test_client()
+    assert synced.get("/readyz").status_code == 200
+    assert synced.get("/healthz").get_json() == {"status": "ok"}
+    assert synced.get("/mutate").status_code == 405
+    assert synced.post("/noop", json={}).status_code == 404
+
+
+def _valid_review() -> bytes:
+    review = b.review(b.pod(b.container(requests={"cpu": "100m"}, limits={"cpu": "1"})))
+    return json.dumps(review).encode()
+
+
+VALID = _valid_review()
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _mangled_reviews() -> st.SearchStrategy[bytes]:
+    """Real reviews with random fields replaced: reaches the handlers, not just the decoder."""
+    base = json.loads(VALID)
+
+    def mangle(path: list[str], value: object) -> bytes:
+        doc = json.loads(VALID)
+        node = doc
+        for key in path[:-1]:
+            node = node.setdefault(key, {}) if isinstance(node, dict) else node
+        if isinstance(node, dict):
+            node[path[-1]] = value
+        return json.dumps(doc).encode()
+
+    paths = st.sampled_from(
+        [
+            ["request", "object", "spec", "containers"],
+            ["request", "object", "metadata"],
+            ["request", "object", "metadata", "ownerReferences"],
+            ["request", "object", "spec"],
+            ["request", "object"],
+            ["request", "kind"],
+            ["request", "resource"],
+            ["request", "operation"],
+            ["request", "uid"],
+            ["request", "dryRun"],
+            ["request"],
+        ]
+    )
+    assert base
+    return st.builds(mangle, paths, json_values)
+
+
+bodies = st.one_of(
+    st.binary(max_size=300),
+    st.integers(min_value=0, max_value=len(VALID)).map(lambda n: VALID[:n]),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    _mangled_reviews(),
+)
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=bodies, path=st.sampled_from(["/mutate", "/validate"]))
+def test_random_and_truncated_bodies_never_500_nor_invalid_review(
+    client, body: bytes, path: str
+) -> None:  # type: ignore[no-untyped-def]
+    response = client.post(path, data=body, content_type="application/json")
+    assert response.status_code in (200, 400), response.get_data()
+    payload = response.get_json()
+    if response.status_code == 400:
+        assert isinstance(payload["error"], str)
+        return
+    uid = json.loads(body)["request"]["uid"]
+    assert_valid_response(payload, uid)
+    if path == "/validate":
+        assert "patch" not in payload["response"]
