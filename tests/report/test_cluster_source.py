@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from recommender.report.cluster_source import COLLECTIONS, ClusterSource
-from tests.report.conftest import VPAS, WORKLOADS
+from tests.report.conftest import STRATEGY, VPAS, WORKLOADS
 
 
 class FakeApi:
@@ -64,7 +64,8 @@ def test_report_from_cluster(monkeypatch, demo_csv, capsys) -> None:  # type: ig
 
     monkeypatch.setattr(report, "cluster_api", lambda kubeconfig: FakeApi())
     code = main(["report", "--history", str(demo_csv), "--from-cluster", "--format", "json",
-                 "--gpu-model", "A100-80GB", "--generated-at", "2026-11-01T00:00:00Z"])
+                 "--gpu-model", "A100-80GB", "--generated-at", "2026-11-01T00:00:00Z",
+                 "--strategy", STRATEGY])
     assert code == 0
     live = json.loads(capsys.readouterr().out)
     golden = (WORKLOADS.parents[1] / "tests/report/golden/demo.json").read_text()

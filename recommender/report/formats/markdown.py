@@ -58,17 +58,19 @@ def render(report: Report) -> str:
         for g in report.gpus:
             current = ", ".join(f"{int(n)} × `{r}`" for r, n in g.current.items()) or "-"
             options = "; ".join(
-                f"{int(o.count)} × `{o.resource}`"
-                + ("" if o.monthly_saving is None
-                   else f" ({T.money(o.monthly_saving, cur, signed=True)}/mo)")
+                f"{o.kind}: {int(o.count)} × `{o.resource}` "
+                f"({T.saving_text(o.monthly_saving, cur)})"
                 for o in g.options
             )
+            memory = "-" if g.memory is None else T.gigabytes(g.memory.max)
+            if g.memory is not None and g.device_memory:
+                memory += f" of {T.gigabytes(g.device_memory)}"
             out.append("| " + " | ".join((
                 f"{g.namespace}/{g.workload}/{g.container}", g.model or "-", current,
                 "-" if g.duty_cycle is None else f"{g.duty_cycle:.0%}",
                 "-" if g.idle_share is None else f"{g.idle_share:.0%}",
                 "-" if g.busy is None else f"{g.busy.p95:.2f}",
-                "-" if g.memory is None else T.gigabytes(g.memory.max),
+                memory,
                 options,
             )) + " |")
     out += ["", "## Savings by namespace (monthly, estimated)", "",
