@@ -92,8 +92,9 @@ def score_samples(
         return Score(0, float("nan"), float("nan"), float("nan"), 0, float("nan"), float("nan"))
     over = usage > target
     hour = np.floor(times / HOUR_S).astype(np.int64)
-    group = np.unique(np.stack([keys.astype(np.int64), hour]), axis=1, return_inverse=True)[1]
-    group = np.asarray(group).reshape(-1)
+    hour -= hour.min()
+    container_hour = keys.astype(np.int64) * (int(hour.max()) + 1) + hour
+    group = np.unique(container_hour, return_inverse=True)[1].reshape(-1)
     hours = int(group.max()) + 1
     over_hours = np.bincount(group, weights=over.astype(np.float64), minlength=hours) > 0
     total = float(target.sum())

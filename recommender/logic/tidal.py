@@ -30,17 +30,19 @@ from recommender.model.windows import HourlyPeaks
 
 HISTORY_HOURS = 168  # hourly peaks kept per container (one week: daily and weekly tides)
 WINDOWS_H = (1, 3, 6, 12, 24, 72, 168)  # look-back windows of the candidate models
+TIDE_WINDOWS_H = (1, 3, 6)  # recent windows combined with yesterday's same hours
+TIDE_SPAN_H = 2  # yesterday's hours looked at: this one and the next
+DAY_H = 24
 MARGINS = (1.0, 1.15, 1.3, 1.5, 2.0, 3.0)  # multipliers of the candidate models
 COST_HALF_LIFE_H = 72.0  # a model's past hours weigh half as much every 3 days
 MIN_HISTORY_H = 6  # observed hours before the selection replaces vpa's target
 GIB = float(2**30)
 # Cost of one idle unit-hour relative to one under-provisioned container-hour.
-IDLE_COST = {CPU: 0.5, GPU: 0.5}  # memory: vpa's daily peaks measured better (docs)
+IDLE_COST = {CPU: 2.0, GPU: 2.0}  # memory: vpa's daily peaks measured better (docs)
 # A model that under-provisioned more than this share of a container's recent hours is not
 # chosen for it, however cheap: the cost trade never leaves one container starved.
-MAX_UNDER_RATE = 0.15
+MAX_UNDER_RATE = 0.2
 IDLE_UNIT = {CPU: 1.0, MEMORY: GIB, GPU: 1.0}  # cores, GiB, busy GPUs
-POD_MIN_MEMORY_BYTES = 64 * 2**20  # smaller than vpa's 250 MiB: OOM feedback backs it
 ROW_CHUNK = 1024  # containers evaluated at once (bounds the temporary arrays)
 
 
@@ -74,11 +76,11 @@ class TidalStrategy:
 
     name: str = "tidal"
     description: str = "next-hour sizing, per-container cost-weighted model choice (Autopilot)"
-    base: VpaStrategy = field(
-        default_factory=lambda: VpaStrategy(name="tidal", pod_min_memory=POD_MIN_MEMORY_BYTES)
-    )
+    base: VpaStrategy = field(default_factory=lambda: VpaStrategy(name="tidal"))
     windows_h: tuple[int, ...] = WINDOWS_H
     margins: tuple[float, ...] = MARGINS
+    tide_windows_h: tuple[int, ...] = TIDE_WINDOWS_H
+    tide_span_h: int = TIDE_SPAN_H
     cost_half_life_h: float = COST_HALF_LIFE_H
     min_history_h: int = MIN_HISTORY_H
     idle_cost: dict[str, float] = field(default_factory=lambda: dict(IDLE_COST))
@@ -112,17 +114,43 @@ class TidalStrategy:
             )
         return out
 
+    def base_predictions(self, hourly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each model's prediction before its margin, for every kept hour (from the hours
+        before it) and for the next hour: ``(bases x rows x hours, bases x rows)``.
+
+        Recent models: the peak of the last ``w`` hours. Tidal models: that, or yesterday's
+        peak over this hour and the next ``TIDE_SPAN_H - 1`` (so the morning rise is known
+        before it comes back), whichever is larger.
+        """
+        span = self.tide_span_h
+        hours = hourly.shape[1]
+        windows = tuple(sorted({*self.windows_h, *self.tide_windows_h, span}))
+        maxima = window_maxima(hourly, windows)
+        at = {w: maxima[i] for i, w in enumerate(windows)}
+        lag = DAY_H - span + 1  # yesterday's window for hour j ends at hour j - lag
+        yesterday = np.full_like(at[span], np.nan)  # at the end of hour j, for hour j + 1
+        yesterday[:, lag - 1:] = at[span][:, : hours - lag + 1]
+        bases, latest = [], []
+        for w in self.windows_h:
+            bases.append(at[w])
+            latest.append(at[w][:, -1])
+        for w in self.tide_windows_h:
+            bases.append(np.fmax(at[w], yesterday))  # as of the end of each hour
+            latest.append(np.fmax(at[w][:, -1], at[span][:, -lag]))
+        stacked = np.stack(bases)
+        # The prediction for hour j is what was known at the end of hour j - 1.
+        previous = np.full_like(stacked, np.nan)
+        previous[:, :, 1:] = stacked[:, :, :-1]
+        return previous, np.stack(latest)
+
     def select(self, peaks: HourlyPeaks, resource: str, rows: np.ndarray) -> np.ndarray:
         """Next-hour target of each row by its cheapest model; NaN with too little history."""
         hourly, mean = peaks.series(resource, rows)
         observed = ~np.isnan(hourly)
         hours = hourly.shape[1]
-        maxima = window_maxima(hourly, self.windows_h)  # models' windows ending at each hour
+        bases, latest_bases = self.base_predictions(hourly)
         margins = np.asarray(self.margins)
-        # Prediction for hour j uses the window ending at hour j - 1.
-        previous = np.full_like(maxima, np.nan)
-        previous[:, :, 1:] = maxima[:, :, :-1]
-        predicted = previous[:, None] * margins[None, :, None, None]  # (w, m, rows, hours)
+        predicted = bases[:, None] * margins[None, :, None, None]  # (bases, margins, rows, hours)
         weight = np.exp2((np.arange(hours) - (hours - 1)) / self.cost_half_life_h)
         scored = observed & ~np.isnan(predicted)
         with np.errstate(invalid="ignore"):
@@ -139,7 +167,7 @@ class TidalStrategy:
             np.argmin(np.where(admissible, cost, np.inf), axis=0),
             np.argmin(rate + 1e-9 * cost, axis=0),  # none admissible: the safest model
         )
-        latest = (maxima[:, None, :, -1] * margins[None, :, None]).reshape(-1, len(rows))
+        latest = (latest_bases[:, None] * margins[None, :, None]).reshape(-1, len(rows))
         target = latest[best, np.arange(len(rows))]
         enough = observed.sum(axis=1) >= self.min_history_h
         return np.where(enough & np.isfinite(target), target, np.nan)

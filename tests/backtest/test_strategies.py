@@ -1,0 +1,132 @@
+"""The tidal and percentile strategies on synthetic histories with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommender.history import Samples
+from recommender.logic.percentile import PercentileStrategy
+from recommender.logic.strategies import STRATEGIES, VpaStrategy, prepare_model
+from recommender.logic.tidal import TidalStrategy, window_maxima
+from recommender.model.state import UsageModel
+from recommender.model.windows import DailyHistograms, HourlyPeaks
+from tests.recommender.builders import DAY, MI, T0, steady
+
+HOUR = 3600.0
+
+
+def fed(strategy, *parts: Samples) -> UsageModel:
+    model = prepare_model(UsageModel(), strategy)
+    model.ingest(Samples.concat(parts).sorted_by_time())
+    return model
+
+
+def targets(strategy, model: UsageModel) -> dict[str, float]:
+    rows = model.rows_with_history()
+    bounds = strategy.estimate(model, rows, np.ones(len(rows)))
+    return {r: float(b.target[0]) for r, b in bounds.items()}
+
+
+def test_registry_names_and_protocol():
+    assert {"vpa", "tidal", "percentile"} <= set(STRATEGIES.names())
+    assert STRATEGIES.create("tidal").name == "tidal"
+    assert STRATEGIES.create("percentile").name == "percentile"
+
+
+def test_window_maxima_match_brute_force():
+    rng = np.random.default_rng(3)
+    peaks = rng.uniform(0, 10, (4, 50))
+    peaks[rng.uniform(size=peaks.shape) < 0.2] = np.nan
+    windows = (1, 3, 5, 8, 13)
+    got = window_maxima(peaks, windows)
+    for i, w in enumerate(windows):
+        for j in range(50):
+            chunk = peaks[:, max(0, j - w + 1): j + 1]
+            with np.errstate(all="ignore"), pytest.warns(RuntimeWarning) if np.isnan(
+                chunk
+            ).all(axis=1).any() else _nothing():
+                expected = np.nanmax(chunk, axis=1)
+            np.testing.assert_array_equal(got[i, :, j], expected)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_flat_usage_is_sized_exactly():
+    model = fed(TidalStrategy(), steady("cpu", 2.0, days=2, step=300.0))
+    assert targets(TidalStrategy(), model)["cpu"] == pytest.approx(2.0)
+    assert targets(VpaStrategy(), model)["cpu"] > 2.2  # p90 bucket end + 15%
+
+
+def test_tidal_follows_a_level_shift_within_hours():
+    before = steady("cpu", 1.0, days=3, step=300.0)
+    after = steady("cpu", 4.0, days=2 / 24, step=300.0, start=T0 + 3 * DAY)
+    tidal = TidalStrategy()
+    model = fed(tidal, before, after)
+    assert targets(tidal, model)["cpu"] >= 4.0
+    assert targets(VpaStrategy(), model)["cpu"] < 2.0  # the 24 h half-life still lags
+
+
+def test_tidal_sizes_the_morning_rise_from_yesterday():
+    times = np.arange(T0, T0 + 3 * DAY + 9 * HOUR, 300.0)  # up to 09:00 on day 4
+    busy = ((times % DAY) >= 9 * HOUR) & ((times % DAY) < 17 * HOUR)
+    n = len(times)
+    samples = Samples.from_columns(times, ["shop"] * n, ["Deployment/web"] * n, ["web-1"] * n,
+                                   ["app"] * n, ["cpu"] * n, np.where(busy, 3.0, 0.5))
+    # When idle cores are cheap, being caught by the rise every morning costs more than the
+    # hours spent ready for it: yesterday's 09:00 peak sizes today's 09:00.
+    tidal = TidalStrategy(idle_cost={"cpu": 0.1})
+    assert targets(tidal, fed(tidal, samples))["cpu"] == pytest.approx(3.0)
+    recent_only = TidalStrategy(idle_cost={"cpu": 0.1}, tide_windows_h=())
+    assert targets(recent_only, fed(recent_only, samples))["cpu"] == pytest.approx(0.5)
+
+
+def test_tidal_without_prepare_gives_vpa_numbers_then_observes():
+    model = UsageModel()
+    model.ingest(steady("cpu", 2.0, days=1, step=300.0))
+    tidal = TidalStrategy()
+    assert targets(tidal, model)["cpu"] == targets(VpaStrategy(), model)["cpu"]
+    assert HourlyPeaks.of(model) is not None  # collecting from now on
+
+
+def test_tidal_bounds_contain_the_target():
+    model = fed(TidalStrategy(), steady("cpu", 2.0, days=2, step=300.0),
+                steady("memory", 300 * MI, days=2, step=300.0))
+    rows = model.rows_with_history()
+    for bounds in TidalStrategy().estimate(model, rows, np.ones(len(rows))).values():
+        assert (bounds.lower <= bounds.target).all() and (bounds.target <= bounds.upper).all()
+
+
+def test_under_provisioning_cap_keeps_a_container_from_starving():
+    rng = np.random.default_rng(5)
+    times = np.arange(T0, T0 + 3 * DAY, 300.0)
+    n = len(times)
+    values = 8.0 * rng.uniform(0.2, 1.0, n) ** 4  # big and spiky: idle cores are expensive
+    samples = Samples.from_columns(times, ["ns"] * n, ["Deployment/big"] * n, ["b-1"] * n,
+                                   ["c"] * n, ["cpu"] * n, values)
+    cheap = TidalStrategy(idle_cost={"cpu": 100.0}, max_under_rate=1.0)
+    capped = TidalStrategy(idle_cost={"cpu": 100.0}, max_under_rate=0.05)
+    model = fed(cheap, samples)
+    assert targets(capped, model)["cpu"] > targets(cheap, model)["cpu"]
+
+
+def test_percentile_strategy_p95_and_max_over_fourteen_days():
+    strategy = PercentileStrategy()
+    old_spike = steady("memory", 4000 * MI, days=1, step=300.0)  # > 14 days before the end
+    cpu = Samples.concat([
+        steady("cpu", float(v), days=0.25, step=300.0, start=T0 + 5 * DAY + v * 0.25 * DAY)
+        for v in range(1, 31)
+    ])
+    memory = steady("memory", 1000 * MI, days=14, step=3600.0, start=T0 + 5 * DAY)
+    model = fed(strategy, old_spike, cpu, memory)
+    assert DailyHistograms.of(model) is not None
+    result = targets(strategy, model)
+    assert result["memory"] == pytest.approx(1000 * MI * 1.15)  # the 4000 Mi day is gone
+    # Values 1..30 equally often: p95 is 29 (the end of 29's 5% bucket).
+    assert 29.0 <= result["cpu"] <= 29.0 * 1.05 + 0.01
