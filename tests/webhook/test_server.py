@@ -1,0 +1,242 @@
+"""The real server: gunicorn over TLS with throwaway certificates, real HTTPS requests."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonpatch
+import pytest
+import requests
+import yaml
+
+from certs.pki import generate
+from webhook.app import MAX_BODY_BYTES
+from webhook.review import decoded_patch
+
+from . import builders as b
+from .helpers import assert_valid_response
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, tmp: Path) -> None:
+        self.pki = generate(tmp / "pki", "tidal-webhook", "tidal-system", ips=["127.0.0.1"])
+        self.tls_dir = tmp / "tls"
+        self.tls_dir.mkdir()
+        shutil.copy(self.pki.cert, self.tls_dir / "tls.crt")
+        shutil.copy(self.pki.key, self.tls_dir / "tls.key")
+        state = tmp / "state.yaml"
+        objects = [
+            b.replica_set(),
+            b.vpa(recommendations=[b.rec(target={"cpu": "250m", "memory": "256Mi"})]),
+            b.hpa_v2("api", target=("Deployment", "api")),
+        ]
+        state.write_text(yaml.safe_dump_all(objects))
+        self.port = free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        env["PYTHONPATH"] = str(ROOT)
+        self.log = open(tmp / "server.log", "w+")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "webhook", "serve",
+                "--cert", str(self.tls_dir / "tls.crt"), "--key", str(self.tls_dir / "tls.key"),
+                "--port", str(self.port), "--bind", "127.0.0.1",
+                "--state-file", str(state), "--workers", "2", "--threads", "2", "--noop-endpoint",
+            ],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.session = requests.Session()
+        self.session.trust_env = False  # no proxies, and REQUESTS_CA_BUNDLE must not win
+        self.session.verify = str(self.pki.ca_cert)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if self.session.get(self.url + "/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("webhook did not start:\n" + self.output())
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self) -> int:
+        self.session.close()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.log.close()
+
+    def post(self, path: str, body: object) -> requests.Response:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return self.session.post(
+            self.url + path + "?timeout=10s",
+            data=data,
+            headers={"Content-Type": "application/json"},
+            timeout=10,
+        )
+
+
+@contextlib.contextmanager
+def tls_connect(server: Server, context: ssl.SSLContext) -> Iterator[ssl.SSLSocket]:
+    with (
+        socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        yield tls
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("webhook"))
+    yield srv
+    code = srv.stop()
+    assert code == 0, srv.output()
+
+
+def test_pod_mutation_over_https(server: Server) -> None:
+    pod = b.pod(b.container(requests={"cpu": "100m", "memory": "64Mi"}, limits={"cpu": "200m"}))
+    review = b.review(pod)
+    response = server.post("/mutate", review)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.json()
+    assert_valid_response(body, review["request"]["uid"])
+    patched = jsonpatch.apply_patch(pod, decoded_patch(body), in_place=False)
+    assert patched["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "250m", "memory": "256Mi"},
+        "limits": {"cpu": "500m"},
+    }
+    again = server.post("/mutate", b.review(patched)).json()
+    assert "patch" not in again["response"]
+
+
+def test_validation_denial_over_https(server: Server) -> None:
+    response = server.post("/validate", b.review(b.hpa_v2(metrics=[b.resource_metric("memory")])))
+    result = response.json()["response"]
+    assert result["allowed"] is False and result["status"]["code"] == 403
+    assert result["status"]["message"].startswith("HorizontalPodAutoscaler default/web scales")
+    assert (
+        server.post("/validate", b.review(b.vpa("api-vpa", ("Deployment", "api")))).json()[
+            "response"
+        ]["allowed"]
+        is False
+    )
+
+
+def test_bad_and_oversized_bodies(server: Server) -> None:
+    valid = json.dumps(b.review(b.pod())).encode()
+    for cut in range(0, len(valid), max(1, len(valid) // 25)):
+        response = server.post("/mutate", valid[:cut])
+        assert response.status_code == 400 and "error" in response.json()
+    # Refused from the Content-Length alone, before the body is read.
+    context = ssl.create_default_context(cafile=server.pki.ca_cert)
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=context, timeout=5)
+    conn.putrequest("POST", "/mutate")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(MAX_BODY_BYTES + 1))
+    conn.endheaders()
+    conn.send(b'{"a":"' + b"x" * 65536)
+    big = conn.getresponse()
+    assert big.status == 413 and "error" in json.loads(big.read())
+    conn.close()
+    assert server.session.get(server.url + "/healthz", timeout=5).ok
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_tls_1_2_minimum(server: Server) -> None:
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.load_verify_locations(server.pki.ca_cert)
+    old.minimum_version = ssl.TLSVersion.TLSv1
+    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with contextlib.suppress(ssl.SSLError):
+        old.set_ciphers("ALL:@SECLEVEL=0")
+    with pytest.raises((ssl.SSLError, ConnectionError)), tls_connect(server, old):
+        pass
+    tls12 = ssl.create_default_context(cafile=server.pki.ca_cert)
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+    with tls_connect(server, tls12) as tls:
+        assert tls.version() == "TLSv1.2"
+
+
+def test_keep_alive_connection_serves_many_admissions(server: Server) -> None:
+    context = ssl.create_default_context(cafile=server.pki.ca_cert)
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=context, timeout=5)
+    conn.connect()
+    first_socket = conn.sock
+    for _ in range(20):
+        body = json.dumps(b.review(b.pod()))
+        conn.request("POST", "/mutate", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        assert response.status == 200
+        response.read()
+    assert conn.sock is first_socket
+    conn.close()
+
+
+def _served_certificate(server: Server, cafile: Path) -> bytes:
+    with tls_connect(server, ssl.create_default_context(cafile=cafile)) as tls:
+        der = tls.getpeercert(binary_form=True)
+        assert der is not None
+        return der
+
+
+def test_rotated_certificate_is_served_without_restart(server: Server, tmp_path: Path) -> None:
+    before = _served_certificate(server, server.pki.ca_cert)
+    fresh = generate(tmp_path / "new", "tidal-webhook", "tidal-system", ips=["127.0.0.1"])
+    # Replace both files atomically, as the kubelet does for a mounted Secret.
+    for src, name in ((fresh.key, "tls.key"), (fresh.cert, "tls.crt")):
+        shutil.copy(src, server.tls_dir / f".{name}.new")
+        os.replace(server.tls_dir / f".{name}.new", server.tls_dir / name)
+    after = _served_certificate(server, fresh.ca_cert)
+    assert after != before
+    assert ssl.DER_cert_to_PEM_cert(after).strip() == fresh.cert.read_text().strip()
+    server.session.verify = str(fresh.ca_cert)
+    server.session.close()
+    assert server.session.get(server.url + "/readyz", timeout=5).json() == {"status": "ready"}
+
+
+def test_metrics_are_aggregated_across_workers(server: Server) -> None:
+    for _ in range(10):
+        server.post("/mutate", b.review(b.pod()))
+    text = server.session.get(server.url + "/metrics", timeout=5).text
+    lines = [line for line in text.splitlines() if line.startswith("tidal_webhook_requests_total")]
+    total = sum(float(line.rsplit(" ", 1)[1]) for line in lines if 'endpoint="mutate"' in line)
+    assert total >= 10
+    assert "tidal_webhook_cache_synced 1.0" in text
+    assert "tidal_webhook_cache_age_seconds" in text
+
+
+def test_noop_endpoint_answers_allowed(server: Server) -> None:
+    review = b.review(b.pod())
+    body = server.post("/noop", review).json()
+    assert_valid_response(body, review["request"]["uid"])
+    assert body["response"] == {"uid": review["request"]["uid"], "allowed": True}
