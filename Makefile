@@ -35,3 +35,16 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .tidal
+
+# Local Kubernetes control plane (tests/e2e/cluster.py, docs/playground.md). The binaries
+# are built once into ~/.cache/tidal/bin/<key>/; e2e tests start their own cluster.
+.PHONY: controlplane cluster-up cluster-down
+
+controlplane: $(STAMP)
+	$(BIN)/python -m tests.e2e.cluster build
+
+cluster-up: $(STAMP)
+	$(BIN)/python -m tests.e2e.cluster up
+
+cluster-down:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PY)) -m tests.e2e.cluster down
