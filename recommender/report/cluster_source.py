@@ -44,8 +44,13 @@ class ClusterSource:
     def load(self) -> Inventory:
         inventory = Inventory()
         for done, (prefix, plural, kind) in enumerate(COLLECTIONS):
-            for item in self.api.list(collection(prefix, plural, self.namespace)):
-                add_object(inventory, {**item, "kind": kind})
+            try:
+                for item in self.api.list(collection(prefix, plural, self.namespace)):
+                    add_object(inventory, {**item, "kind": kind})
+            except Exception as exc:
+                # An API the cluster does not serve (no VPA CRDs): nothing of that kind.
+                if getattr(exc, "status", None) != 404:
+                    raise
             if self.progress is not None:
                 self.progress(done + 1, len(COLLECTIONS))
         return inventory

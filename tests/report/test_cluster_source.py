@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import yaml
 
 from recommender.report.cluster_source import COLLECTIONS, ClusterSource
@@ -46,6 +47,27 @@ def test_cluster_source_matches_the_manifest_source() -> None:
     assert len(inventory.vpas) == 4
     assert steps[-1] == (len(COLLECTIONS), len(COLLECTIONS))
     assert api.paths[0] == "/apis/apps/v1/deployments"
+
+
+def test_a_missing_api_counts_as_empty() -> None:
+    class NoCrds(FakeApi):
+        def list(self, path: str, page_size: int = 500, **query: Any) -> Iterator[dict[str, Any]]:
+            if "autoscaling.k8s.io" in path:
+                raise NotFound()
+            return super().list(path, page_size, **query)
+
+    class NotFound(Exception):
+        status = 404
+
+    inventory = ClusterSource(NoCrds()).load()
+    assert inventory.vpas == [] and len(inventory.workloads) == 5
+
+    class Forbidden(FakeApi):
+        def list(self, path: str, page_size: int = 500, **query: Any) -> Iterator[dict[str, Any]]:
+            raise PermissionError("403 Forbidden")
+
+    with pytest.raises(PermissionError):
+        ClusterSource(Forbidden()).load()
 
 
 def test_cluster_source_in_one_namespace() -> None:
