@@ -18,7 +18,7 @@ from typing import NoReturn
 
 import pytest
 
-from tests.e2e.cluster import ControlPlane, KubeCluster, StartFailed
+from tests.e2e.cluster import ControlPlane, KubeCluster, StartFailed, wait_until
 from tests.e2e.gobuild import BuildFailed, ToolchainMissing, ensure_built
 
 
@@ -63,10 +63,18 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
 
 @pytest.fixture
 def kube_namespace(kube_cluster: KubeCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace for one test, deleted afterwards (without waiting)."""
+    """A fresh namespace for one test (its ServiceAccount ready), deleted afterwards."""
     base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
     name = f"{base}-{uuid.uuid4().hex[:6]}"
     kube_cluster.kubectl("create", "namespace", name, check=True)
+    # Pods are rejected until the controllers create the namespace's `default` ServiceAccount.
+    wait_until(
+        lambda: (
+            kube_cluster.kubectl("get", "serviceaccount", "default", "-n", name).returncode == 0
+        ),
+        timeout=30,
+        what=f"the default ServiceAccount in {name}",
+    )
     try:
         yield name
     finally:

@@ -23,6 +23,7 @@ from pathlib import Path
 CONTROLPLANE_SRC = Path(__file__).resolve().parent / "controlplane"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
 BUILD_STAMP = "build.json"
+GO_FALLBACKS = ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")  # when `go` is not on PATH
 
 
 class ToolchainMissing(RuntimeError):
@@ -64,10 +65,7 @@ def is_built(src: Path = CONTROLPLANE_SRC) -> bool:
 
 def go_binary() -> str:
     """Path of the ``go`` command, or raise ``ToolchainMissing``."""
-    go = shutil.which("go") or next(
-        (p for p in ("/usr/local/go/bin/go", "/usr/lib/go/bin/go") if os.access(p, os.X_OK)),
-        None,
-    )
+    go = shutil.which("go") or next((p for p in GO_FALLBACKS if os.access(p, os.X_OK)), None)
     if go is None:
         raise ToolchainMissing("the Go toolchain (`go`) is not installed or not on PATH")
     return go
