@@ -21,8 +21,10 @@ from recommender.commands.common import (
     load_policies,
     load_samples,
 )
+from recommender.history import Samples
 from recommender.input.store import DEFAULT_STORE
 from recommender.logic.recommend import recommend
+from recommender.model.state import UsageModel
 from recommender.report.build import DEFAULT_TOLERANCE, ReportInputs, build_report
 from recommender.report.cluster_source import ClusterSource, Lister
 from recommender.report.formats import FORMATS
@@ -31,6 +33,7 @@ from recommender.report.inventory import Inventory
 from recommender.report.manifests import ManifestSource
 from recommender.report.prices import parse_prices
 from recommender.report.progress import Progress
+from recommender.report.vpa_status import recommendations_from_status
 
 HELP = "report current vs recommended resources, flags and estimated savings"
 REPORT_MEMORY_ROUNDING = 2**20  # reports and patches read better in whole MiB
@@ -52,6 +55,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--from-cluster", action="store_true",
         help="read current workloads, HPAs and VPAs from the API server (besides any "
         "--workloads; --namespace limits it to one namespace)",
+    )
+    parser.add_argument(
+        "--from-vpa-status", action="store_true",
+        help="take recommendations from the VPAs' status (from --from-cluster, --workloads or "
+        "--policy) instead of computing them from history; no usage evidence then",
     )
     parser.add_argument("--kubeconfig", help="with --from-cluster: kubeconfig (default: "
                         "in-cluster, then ~/.kube/config)")
@@ -146,14 +154,21 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress()
     inventory = load_inventory(args, progress)
     vpas = load_policies(args.policy) + inventory.vpas
-    progress.stage("reading history")
-    samples = load_samples(args)
-    progress.stage(f"building the model from {len(samples):,} samples")
-    model = build_model(samples)
-    progress.stage("recommending")
-    recs = recommend(model, strategy, vpas, gpu)
+    samples: Samples | None = None
+    if args.from_vpa_status:
+        model = UsageModel()
+        recs = recommendations_from_status(vpas)
+    else:
+        progress.stage("reading history")
+        samples = load_samples(args)
+        progress.stage(f"building the model from {len(samples):,} samples")
+        model = build_model(samples)
+        progress.stage("recommending")
+        recs = recommend(model, strategy, vpas, gpu)
     # File names only: a report is shared, local paths are noise (and break golden files).
-    if args.history:
+    if args.from_vpa_status:
+        source = "VerticalPodAutoscaler status"
+    elif args.history:
         source = f"history {args.history.name}"
     elif getattr(args, "prometheus_url", None):
         source = f"prometheus {args.prometheus_url}"

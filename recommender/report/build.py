@@ -244,9 +244,9 @@ class _Builder:
             for ln in lines
         ]
         flags = []
-        if row is None:
+        if row is None and rec is None:
             flags.append(Flag("no-history", "no usage history: nothing to recommend from"))
-        else:
+        elif evidence:  # recommendations read from VPA status come without evidence
             flags += F.history_flags(evidence)
         flags += F.oom_flags(evidence)
         if rec is None and row is not None:
