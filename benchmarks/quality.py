@@ -100,7 +100,8 @@ def main() -> int:
         halves = trace == "bitbrains-rnd"
         for name in names:
             t1 = time.perf_counter()
-            table = replay(samples, STRATEGIES.create(name), HOUR_S, gpu=gpu)
+            table = replay(samples, STRATEGIES.create(name), HOUR_S, gpu=gpu,
+                           controlled=("cpu", "memory", "nvidia.com/gpu"))
             elapsed = time.perf_counter() - t1
             print(f"   {name}: replay {elapsed:.1f} s ({len(table.steps)} steps)")
             parts.setdefault("all", []).append(score_table(table, samples, name, start, gpu))

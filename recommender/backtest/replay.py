@@ -23,7 +23,7 @@ from recommender.logic.strategies import Strategy, prepare_model
 from recommender.model.state import ContainerKey, UsageModel
 from recommender.quantity import MEMORY as K8S_MEMORY
 from recommender.recommendation import ContainerRecommendation
-from recommender.vpa import Vpa
+from recommender.vpa import ContainerPolicy, TargetRef, Vpa
 
 HOUR_S = 3600.0
 REPLAY_COLUMNS = (
@@ -79,6 +79,19 @@ def key_index(samples: Samples) -> tuple[list[ContainerKey], np.ndarray]:
     return [ContainerKey(*k) for k in index], out
 
 
+def default_vpas(
+    keys: list[ContainerKey], vpas: list[Vpa], controlled: tuple[str, ...]
+) -> list[Vpa]:
+    """A VPA controlling ``controlled`` for each workload of ``keys`` that has none."""
+    covered = {(v.namespace, v.target_ref.workload) for v in vpas if v.target_ref}
+    out = []
+    for namespace, workload in sorted({(k.namespace, k.workload) for k in keys} - covered):
+        kind, _, name = workload.partition("/")
+        out.append(Vpa(namespace, f"backtest-{name}", TargetRef(kind, name),
+                       container_policies=(ContainerPolicy(controlled_resources=controlled),)))
+    return out
+
+
 def step_times(first: float, last: float, every_s: float) -> np.ndarray:
     """Step times: multiples of ``every_s`` from the first after ``first`` through the
     first at or after ``last`` (so every sample falls in some step's interval)."""
@@ -94,8 +107,13 @@ def replay(
     vpas: Iterable[Vpa] = (),
     gpu: GpuModel | None = None,
     oom_feedback: bool = True,
+    controlled: tuple[str, ...] | None = None,
 ) -> ReplayTable:
-    """Replay ``samples`` (any order) with ``strategy``; see the module docstring."""
+    """Replay ``samples`` (any order) with ``strategy``; see the module docstring.
+
+    ``controlled``: Kubernetes resources recommended for workloads that no VPA in ``vpas``
+    targets (default: upstream's cpu and memory; add ``nvidia.com/gpu`` to size GPUs).
+    """
     if every_s <= 0:
         raise ValueError("the replay step must be positive")
     samples = samples.sorted_by_time()
@@ -104,6 +122,8 @@ def replay(
     if not len(samples):
         return table
     vpas = list(vpas)
+    if controlled is not None:
+        vpas += default_vpas(keys, vpas, controlled)
     table.steps = step_times(float(samples.timestamp[0]), float(samples.timestamp[-1]), every_s)
     ends = np.searchsorted(samples.timestamp, table.steps, side="left")
     position = {k: i for i, k in enumerate(keys)}

@@ -17,11 +17,12 @@ from recommender.logic.strategies import STRATEGIES
 
 HELP = "score strategies on a history: slack, under-provisioned samples and hours"
 DEFAULT_STRATEGIES = ("vpa", "tidal", "percentile")
+SCORED_RESOURCES = ("cpu", "memory", "nvidia.com/gpu")  # GPUs too (MIG profiles included)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_source_args(parser)
-    add_replay_args(parser)
+    add_replay_args(parser, SCORED_RESOURCES)
     parser.add_argument(
         "--strategy", action="append", default=[],
         help=f"strategy to score (repeatable; default {', '.join(DEFAULT_STRATEGIES)}): "
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     start = float(samples.timestamp.min()) + warmup
     results = []
     for strategy in strategies:
-        table = replay(samples, strategy, every, vpas, gpu, args.oom_feedback)
+        table = replay(samples, strategy, every, vpas, gpu, args.oom_feedback,
+                       args.controlled_resources)
         results.append(score(table, samples, strategy.name, start, gpu))
     meta = {"every_s": every, "warmup_s": warmup, "oom_feedback": args.oom_feedback}
     if args.json:

@@ -22,7 +22,9 @@ from recommender.duration import parse_duration
 HELP = "replay a history in time order, writing each step's recommendations as CSV"
 
 
-def add_replay_args(parser: argparse.ArgumentParser) -> None:
+def add_replay_args(
+    parser: argparse.ArgumentParser, default_controlled: tuple[str, ...] | None = None
+) -> None:
     parser.add_argument(
         "--every", default="1h", help="recommendation refresh interval (default 1h)"
     )
@@ -30,6 +32,15 @@ def add_replay_args(parser: argparse.ArgumentParser) -> None:
         "--no-oom-feedback", dest="oom_feedback", action="store_false",
         help="do not record an OOM kill when memory use passes the published target",
     )
+    parser.add_argument(
+        "--controlled-resources", type=_resource_list, default=default_controlled,
+        help="comma-separated resources recommended for workloads no --policy VPA targets "
+        f"(default {','.join(default_controlled) if default_controlled else 'cpu,memory'})",
+    )
+
+
+def _resource_list(text: str) -> tuple[str, ...]:
+    return tuple(r.strip() for r in text.split(",") if r.strip())
 
 
 def every_seconds(args: argparse.Namespace) -> float:
@@ -53,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     strategy, gpu, _ = engine_options(args)
     every = every_seconds(args)
     vpas = load_policies(args.policy)
-    table = replay(load_samples(args), strategy, every, vpas, gpu, args.oom_feedback)
+    table = replay(load_samples(args), strategy, every, vpas, gpu, args.oom_feedback,
+                   args.controlled_resources)
     if args.output is None:
         write_replay(table, sys.stdout)
     else:

@@ -100,3 +100,19 @@ def test_replay_command_writes_the_contract(tmp_path):
     assert {r[4] for r in rows[1:]} == {"cpu", "memory"}
     assert {float(r[0]) % (6 * HOUR) for r in rows[1:]} == {0.0}
     assert len({r[0] for r in rows[1:]}) == 4  # steps at 6, 12, 18, 24 h
+
+
+def test_controlled_resources_add_gpus_for_workloads_without_a_vpa():
+    times = np.arange(T0, T0 + 2 * HOUR, 60.0)
+    n = len(times)
+    parts = [Samples.from_columns(times, ["ml"] * n, ["Deployment/infer"] * n, ["i-1"] * n,
+                                  ["main"] * n, [r] * n, np.full(n, v))
+             for r, v in (("gpu", 0.1), ("gpu_memory", 5e9), ("memory", 1e9))]
+    samples = Samples.concat(parts)
+    from recommender.logic.gpu import gpu_model
+
+    plain = replay(samples, VpaStrategy(), gpu=gpu_model("A100-80GB"))
+    assert set(plain.resource) == {"cpu", "memory"}
+    with_gpu = replay(samples, VpaStrategy(), gpu=gpu_model("A100-80GB"),
+                      controlled=("cpu", "memory", "nvidia.com/gpu"))
+    assert "nvidia.com/mig-1g.10gb" in set(with_gpu.resource)
