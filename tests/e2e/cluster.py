@@ -260,6 +260,27 @@ class ControlPlane:
             print("control plane stopped" if stopped else "control plane was not running")
         return stopped
 
+    def reap_after(self, owner: int, interval: float = 1.0) -> None:
+        """Block until ``owner`` exits, then stop the cluster; return early if it is stopped."""
+        while _pid_alive(owner) and self.state_file.exists():
+            time.sleep(interval)
+        if self.state_file.exists():
+            self.down(quiet=True)
+
+    def spawn_reaper(self, owner: int) -> None:
+        """A detached ``reap`` process: a killed test session leaves no servers behind."""
+        root = self.state_dir.parent
+        layout = ControlPlane.in_dir(root)
+        if (self.kubeconfig, self.logs_dir) != (layout.kubeconfig, layout.logs_dir):
+            raise ValueError("spawn_reaper needs the in_dir() layout")
+        with open(self.logs_dir / "reaper.log", "ab") as log:
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.e2e.cluster", "reap", "--dir", str(root),
+                 "--owner", str(owner)],
+                cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+
     # ----------------------------------------------------------------- helpers
 
     def _save_state(self, state: dict[str, Any]) -> None:
@@ -549,7 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["up", "down", "status", "build", "env"])
+    parser.add_argument("command", choices=["up", "down", "status", "build", "env", "reap"])
     parser.add_argument(
         "--dir",
         type=Path,
@@ -562,6 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=START_TIMEOUT,
         help="seconds to wait for the control plane to become ready",
     )
+    parser.add_argument("--owner", type=int, help="reap: stop the cluster once this pid exits")
     args = parser.parse_args(argv)  # fmt: skip
     plane = ControlPlane.in_dir(args.dir) if args.dir else ControlPlane.for_repo()
     try:
@@ -581,6 +603,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             plane.down()
         elif args.command == "env":
             print(f"export KUBECONFIG={plane.kubeconfig}")
+        elif args.command == "reap":
+            plane.reap_after(args.owner)
         else:
             state = plane.read_state()
             if state is None:

@@ -53,6 +53,7 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
         state = plane.up()
     except StartFailed as exc:
         pytest.fail(f"control plane did not start: {exc}", pytrace=False)
+    plane.spawn_reaper(os.getpid())  # stops the cluster even if pytest gets killed
     cluster = KubeCluster(plane.kubeconfig, state["server"], plane.pki, plane.logs_dir)
     print(f"\ncontrol plane up in {time.monotonic() - started:.1f}s; logs in {plane.logs_dir}")
     try:
