@@ -123,7 +123,7 @@ class _Builder:
     ) -> list[ResourceLine]:
         i = self.i
         out = []
-        for resource, history in ((CPU, CPU), (MEMORY, MEMORY)):
+        for resource in (CPU, MEMORY):  # the history's and Kubernetes' names agree
             values: dict[str, float | None] = {
                 "request": current.request(resource) if current else None,
                 "limit": current.limits.get(resource) if current else None,
@@ -131,7 +131,7 @@ class _Builder:
             for name, attr in _MAPS:
                 raw = getattr(rec, attr).get(resource) if rec else None
                 values[name] = _rounded(i.rounding, resource, raw)
-            usage = usage_stats(i.model, row, history) if row is not None else None
+            usage = usage_stats(i.model, row, resource) if row is not None else None
             if all(v is None for v in values.values()) and usage is None:
                 continue
             status = status_of(values["request"], values["target"], known, i.tolerance)
