@@ -108,11 +108,16 @@ def _chart(resource: str, points: list[tuple[str, float, float, str]]) -> str:
                      f'text-anchor="middle">{100 * xv:.1f}</text>')
         parts.append(f'<text x="{PAD - 6}" y="{y(yv) + 3:.1f}" font-size="10" '
                      f'text-anchor="end">{yv:.2f}</text>')
+    placed: list[tuple[float, float]] = []
     for name, under, slack, colour in points:
         parts.append(f'<circle cx="{x(under):.1f}" cy="{y(slack):.1f}" r="6" fill="{colour}">'
                      f"<title>{html.escape(name)}: slack {slack:.3f}, under hours "
                      f"{100 * under:.2f}%</title></circle>")
-        parts.append(f'<text x="{x(under) + 9:.1f}" y="{y(slack) + 4:.1f}" font-size="11">'
+        lx, ly = x(under) + 9, y(slack) + 4
+        while any(abs(lx - px) < 60 and abs(ly - py) < 12 for px, py in placed):
+            ly += 13  # labels of (nearly) coinciding points stack downwards
+        placed.append((lx, ly))
+        parts.append(f'<text x="{lx:.1f}" y="{ly:.1f}" font-size="11" fill="{colour}">'
                      f"{html.escape(name)}</text>")
     parts.append("</svg>")
     return "".join(parts)
