@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.gobuild import BINARIES, BUILD_STAMP, BuildFailed, ToolchainMissing, ensure_built
+from tests.e2e.gobuild import (
+    BINARIES,
+    BUILD_STAMP,
+    BuildFailed,
+    ToolchainMissing,
+    ensure_built,
+    file_lock,
+)
 from tests.e2e.pki import (
     ADMIN_USER,
     LOOPBACK,
@@ -180,15 +187,24 @@ class ControlPlane:
 
     # ----------------------------------------------------------------- lifecycle
 
+    @property
+    def lock_file(self) -> Path:
+        """Serialises ``up`` and ``down`` of this cluster across processes."""
+        return self.state_dir.with_name(f".{self.state_dir.name}.lock")
+
     def up(self, timeout: float = START_TIMEOUT, *, verbose: bool = False) -> dict[str, Any]:
         """Start the cluster unless it already runs; return its state."""
+        with file_lock(self.lock_file):
+            return self._up(timeout, verbose=verbose)
+
+    def _up(self, timeout: float, *, verbose: bool) -> dict[str, Any]:
         state = self.read_state()
         if state is not None and self.is_up():
             if verbose:
                 print(f"control plane already running at {state['server']}")
             return state
         if state is not None:
-            self.down(quiet=True)  # leftovers of a dead or half-started cluster
+            self._down(quiet=True)  # leftovers of a dead or half-started cluster
         binaries = self.binaries or ensure_built(verbose=verbose)
         last: StartFailed | None = None
         for _ in range(START_ATTEMPTS):
@@ -196,7 +212,7 @@ class ControlPlane:
                 return self._start(binaries, timeout, verbose=verbose)
             except StartFailed as exc:
                 last = exc
-                self.down(quiet=True)
+                self._down(quiet=True)
                 if "address already in use" not in str(exc):
                     break
         assert last is not None
@@ -245,6 +261,10 @@ class ControlPlane:
 
     def down(self, *, quiet: bool = False) -> bool:
         """Stop the components and remove the state and kubeconfig; True if anything ran."""
+        with file_lock(self.lock_file):
+            return self._down(quiet=quiet)
+
+    def _down(self, *, quiet: bool) -> bool:
         state = self.read_state()
         stopped = False
         if state is not None:

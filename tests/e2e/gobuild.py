@@ -72,8 +72,8 @@ def go_binary() -> str:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Exclusive lock so that concurrent test sessions build only once."""
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive advisory lock on ``path`` (created if missing) while the block runs."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -92,7 +92,7 @@ def ensure_built(src: Path = CONTROLPLANE_SRC, *, verbose: bool = False) -> Path
     if is_built(src):
         return target
     go = go_binary()
-    with _file_lock(cache_dir() / "build.lock"):
+    with file_lock(cache_dir() / "build.lock"):
         if is_built(src):  # another session finished the build while we waited
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
