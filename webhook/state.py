@@ -80,6 +80,15 @@ def _reduce(kind: str, obj: Mapping[str, Any]) -> Any:
     return controller_ref(obj)
 
 
+def _by_target(bucket: Mapping[str, VpaEntry]) -> dict[OwnerRef, list[VpaEntry]]:
+    index: dict[OwnerRef, list[VpaEntry]] = {}
+    for entry in bucket.values():
+        ref = entry.vpa.target_ref
+        if ref is not None:
+            index.setdefault(OwnerRef(ref.kind, ref.name), []).append(entry)
+    return index
+
+
 def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
     return str(meta.get("namespace") or "default"), str(meta.get("name") or "")
@@ -95,6 +104,8 @@ class ClusterState:
         self._objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self._synced: set[str] = set()
         self._updated: dict[str, float] = {}
+        # VPAs by namespace and target (kind, name): the pod webhook's lookup.
+        self._vpa_targets: dict[str, dict[OwnerRef, list[VpaEntry]]] = {}
 
     @classmethod
     def from_objects(cls, objects: Iterable[Mapping[str, Any]]) -> ClusterState:
@@ -118,6 +129,8 @@ class ClusterState:
                 fresh.setdefault(namespace, {})[name] = reduced
         with self._lock:
             self._objects[kind] = fresh
+            if kind == VPA_KIND:
+                self._vpa_targets = {ns: _by_target(bucket) for ns, bucket in fresh.items()}
             self._synced.add(kind)
             self._updated[kind] = time.time()
 
@@ -133,6 +146,8 @@ class ClusterState:
             bucket = dict(self._objects[kind].get(namespace, {}))
             bucket[name] = reduced
             self._objects[kind][namespace] = bucket
+            if kind == VPA_KIND:
+                self._vpa_targets[namespace] = _by_target(bucket)
             self._updated[kind] = time.time()
 
     def delete(self, kind: str, obj: Mapping[str, Any]) -> None:
@@ -142,6 +157,8 @@ class ClusterState:
             bucket = dict(self._objects[kind].get(namespace, {}))
             bucket.pop(name, None)
             self._objects[kind][namespace] = bucket
+            if kind == VPA_KIND:
+                self._vpa_targets[namespace] = _by_target(bucket)
             self._updated[kind] = time.time()
 
     def mark_synced(self, kind: str) -> None:
@@ -185,6 +202,10 @@ class ClusterState:
     def vpas(self, namespace: str) -> list[VpaEntry]:
         """The VPAs of a namespace."""
         return self._values(VPA_KIND, namespace)
+
+    def vpas_for(self, namespace: str, target: OwnerRef) -> list[VpaEntry]:
+        """The VPAs of a namespace whose ``targetRef`` is ``target`` (kind and name)."""
+        return self._vpa_targets.get(namespace, {}).get(target, [])
 
     def hpas(self, namespace: str) -> list[Hpa]:
         """The HPAs of a namespace."""
