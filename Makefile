@@ -32,6 +32,7 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/recommender_bench.py
+	$(BIN)/python benchmarks/webhook_load.py --seconds 10
 
 clean:
 	rm -rf $(VENV) .tidal
