@@ -1,0 +1,131 @@
+"""The cluster cache: watch threads filling it, owner resolution, the state file."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+from webhook import watch
+from webhook.owners import controller_chain
+from webhook.server import load_state_file
+from webhook.state import ClusterState, OwnerRef
+
+from . import builders as b
+
+
+class FakeApi:
+    """A list function with ``watch`` semantics as ``kubernetes.watch.Watch`` drives it."""
+
+    def __init__(self, items: list[dict], events: list[list[dict]]) -> None:
+        self.items = items
+        self.events = events  # one list per watch call; an ERROR 410 event ends a stream
+        self.lists = 0
+
+    def __call__(self, **kwargs: Any) -> Any:
+        self.lists += 1
+        body = {"metadata": {"resourceVersion": "10"}, "items": self.items}
+        return SimpleNamespace(data=json.dumps(body).encode())
+
+
+class FakeWatch:
+    api: FakeApi
+
+    def stream(self, func: Any, **kwargs: Any) -> Any:
+        if not self.api.events:
+            time.sleep(0.05)
+            return
+        for event in self.api.events.pop(0):
+            if event["type"] == "ERROR":
+                raise watch_gone()
+            yield event
+
+
+def watch_gone() -> Exception:
+    error = RuntimeError("Expired: too old resource version")
+    error.status = 410  # type: ignore[attr-defined]
+    return error
+
+
+def wait_for(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def test_informer_lists_watches_and_relists_after_410(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = b.vpa("a", recommendations=[b.rec()])
+    api = FakeApi(
+        [first],
+        [
+            [
+                {"type": "ADDED", "object": b.vpa("b", target=("Deployment", "api"))},
+                {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "12"}}},
+                {"type": "DELETED", "object": first},
+            ],
+            [{"type": "ERROR", "object": {"code": 410}}],
+        ],
+    )
+    FakeWatch.api = api
+    import kubernetes.watch
+
+    monkeypatch.setattr(kubernetes.watch, "Watch", FakeWatch)
+    state = ClusterState()
+    stop = threading.Event()
+    informer = watch.Informer("VerticalPodAutoscaler", api, state, stop)
+    informer.start()
+    try:
+        wait_for(lambda: api.lists >= 2)  # listed, watched, 410, listed again
+        wait_for(lambda: [e.vpa.name for e in state.vpas("default")] == ["a"])
+    finally:
+        stop.set()
+        informer.join(5)
+    assert not state.synced  # only one of the kinds was listed
+
+
+def test_controller_chain_through_cached_owners() -> None:
+    rollout_rs = {
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "shop-5f6d",
+            "namespace": "default",
+            "ownerReferences": [{"kind": "Rollout", "name": "shop", "controller": True}],
+        },
+    }
+    state = ClusterState.from_objects([rollout_rs, b.replica_set()])
+    pod = b.pod(owner=("ReplicaSet", "shop-5f6d"), labels={})
+    assert controller_chain(pod, "default", state) == [
+        OwnerRef("ReplicaSet", "shop-5f6d"),
+        OwnerRef("Rollout", "shop"),
+    ]
+    assert controller_chain(b.pod(owner=None), "default", state) == []
+
+
+def test_invalid_objects_are_skipped_not_fatal() -> None:
+    bad = b.vpa("bad")
+    bad["spec"]["updatePolicy"] = {"updateMode": "Sometimes"}
+    state = ClusterState.from_objects([bad, b.vpa("good")])
+    assert [e.vpa.name for e in state.vpas("default")] == ["good"]
+
+
+def test_state_file_accepts_documents_and_lists(tmp_path: Path) -> None:
+    path = tmp_path / "state.yaml"
+    path.write_text(
+        yaml.safe_dump_all(
+            [b.replica_set(), {"apiVersion": "v1", "kind": "List", "items": [b.vpa(), b.hpa_v2()]}]
+        )
+    )
+    state = load_state_file(path)
+    assert state.synced
+    assert [e.vpa.name for e in state.vpas("default")] == ["web-vpa"]
+    assert [h.name for h in state.hpas("default")] == ["web"]
+    assert state.controller_of("ReplicaSet", "default", "web-7d9f8b6c5d") == OwnerRef(
+        "Deployment", "web"
+    )
