@@ -47,5 +47,19 @@ controlplane: $(STAMP)
 cluster-up: $(STAMP)
 	$(BIN)/python -m tests.e2e.cluster up
 
-cluster-down:
+cluster-down: dev-down
 	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PY)) -m tests.e2e.cluster down
+
+# `make dev`: on that cluster, the webhook and the recommender run on this host (TLS on
+# 127.0.0.1, logs in .tidal/logs/) and are registered like manifests/ installs them
+# (scripts/dev.py, docs/playground.md). `make cluster-down` stops them too.
+.PHONY: dev dev-down dev-status
+
+dev: $(STAMP)
+	$(BIN)/python -m scripts.dev up
+
+dev-down:
+	$(if $(wildcard $(BIN)/python),$(BIN)/python -m scripts.dev down,@true)
+
+dev-status: $(STAMP)
+	$(BIN)/python -m scripts.dev status
