@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from recommender.checkpoint import checkpoint_status, load_status
@@ -35,14 +36,24 @@ def checkpoint_object(vpa: Vpa, container: str, status: Mapping[str, Any]) -> di
     }
 
 
-def save_checkpoint(api: KubeApi, vpa: Vpa, container: str, status: Mapping[str, Any]) -> None:
-    """Replace the checkpoint's spec and status (JSON patch ``add``), creating it if missing."""
+def save_checkpoint(
+    api: KubeApi, vpa: Vpa, container: str, status: Mapping[str, Any], exists: bool = True
+) -> None:
+    """Replace the checkpoint's spec and status (JSON patch ``add``) when it ``exists``, else
+    create it; either way falls back to the other on 404 / 409."""
     path = paths.checkpoint(vpa.namespace, checkpoint_name(vpa.name, container))
     obj = checkpoint_object(vpa, container, status)
     ops = [
         {"op": "add", "path": "/spec", "value": obj["spec"]},
         {"op": "add", "path": "/status", "value": obj["status"]},
     ]
+    if not exists:
+        try:
+            api.create(paths.checkpoints(vpa.namespace), obj)
+            return
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
     try:
         api.json_patch(path, ops)
     except ApiException as exc:
@@ -52,14 +63,17 @@ def save_checkpoint(api: KubeApi, vpa: Vpa, container: str, status: Mapping[str,
 
 
 class CheckpointWriter:
-    """Writes checkpoints of served VPAs' containers, least recently written first."""
+    """Writes checkpoints of served VPAs' containers, least recently written first, with
+    ``workers`` requests in flight, until ``deadline_s`` has passed."""
 
     def __init__(
-        self, api: KubeApi, interval_s: float, deadline_s: float,
+        self, api: KubeApi, interval_s: float, deadline_s: float, workers: int = 10,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.api, self.interval_s, self.deadline_s, self.clock = api, interval_s, deadline_s, clock
+        self.api, self.interval_s, self.deadline_s = api, interval_s, deadline_s
+        self.workers, self.clock = max(workers, 1), clock
         self.last_written: dict[tuple[str, str, str], float] = {}
+        self.existing: set[tuple[str, str]] = set()  # (namespace, name) known to exist
 
     def write(self, model: UsageModel, targets: Iterable[tuple[Vpa, ContainerKey]]) -> int:
         """Write due checkpoints until the deadline; returns how many were written."""
@@ -74,29 +88,39 @@ class CheckpointWriter:
             if now - last >= self.interval_s:
                 due.append((last, id_, vpa, key.container, row))
         due.sort(key=lambda item: item[0])
-        started, written = time.monotonic(), 0
-        for _, id_, vpa, container, row in due:
-            if time.monotonic() - started > self.deadline_s:
-                break
+        deadline = time.monotonic() + self.deadline_s
+
+        def save(item: tuple[float, tuple[str, str, str], Vpa, str, int]) -> bool:
+            _, id_, vpa, container, row = item
+            if time.monotonic() > deadline:
+                return False
+            name = (vpa.namespace, checkpoint_name(vpa.name, container))
             try:
-                save_checkpoint(self.api, vpa, container, checkpoint_status(model, row, now))
+                save_checkpoint(self.api, vpa, container, checkpoint_status(model, row, now),
+                                exists=name in self.existing)
             except ApiException as exc:
                 log.warning("checkpoint %s/%s: %s", vpa.key, container, exc.reason)
-                continue
+                return False
+            self.existing.add(name)
             self.last_written[id_] = now
-            written += 1
-        return written
+            return True
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return sum(pool.map(save, due))
 
 
 def load_checkpoints(
     api: KubeApi, model: UsageModel, vpas: Mapping[tuple[str, str], Vpa],
-    namespace: str | None = None,
+    namespace: str | None = None, existing: set[tuple[str, str]] | None = None,
 ) -> int:
     """Restore every checkpoint whose VPA is in ``vpas`` (by namespace and name) into the
-    aggregate of that VPA's target. Returns how many were loaded."""
+    aggregate of that VPA's target; ``existing`` collects every checkpoint's (namespace, name).
+    Returns how many were loaded."""
     loaded = 0
     for obj in api.list(paths.checkpoints(namespace)):
         meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        if existing is not None:
+            existing.add((meta.get("namespace", ""), meta.get("name", "")))
         vpa = vpas.get((meta.get("namespace", ""), spec.get("vpaObjectName", "")))
         if vpa is None or vpa.target_ref is None:
             continue

@@ -7,6 +7,7 @@ One :class:`Recommender` holds the state of one leader. ``run_once`` is one loop
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
@@ -25,7 +26,12 @@ from recommender.cluster.checkpoints import CheckpointWriter, collect_garbage, l
 from recommender.cluster.leader import LeaseElector
 from recommender.cluster.pods import oom_samples, pod_info
 from recommender.cluster.settings import RecommenderSettings
-from recommender.cluster.status import Outcome, changed_meaningfully, desired_status
+from recommender.cluster.status import (
+    Outcome,
+    StatusCache,
+    changed_meaningfully,
+    desired_status,
+)
 from recommender.cluster.targets import WELL_KNOWN, PodInfo, TargetIndex, kinds_to_list
 from recommender.cluster.telemetry import Telemetry
 from recommender.history import Samples
@@ -42,6 +48,7 @@ from recommender.recommendation import ContainerRecommendation
 from recommender.vpa import Vpa, parse_vpa
 
 log = logging.getLogger(__name__)
+RECOMMEND_BATCH = 4096
 
 
 @dataclass
@@ -59,6 +66,7 @@ class LoopReport:
     deleted_checkpoints: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
 @dataclass
@@ -103,12 +111,14 @@ class Recommender:
         self.model = UsageModel()
         self.checkpoints = CheckpointWriter(
             self.api, self.settings.checkpoint_interval_s, self.settings.checkpoint_deadline_s,
-            self.clock,
+            self.settings.workers, self.clock,
         )
         self.oom_seen: set[tuple[str, str, str, float]] = set()
+        self.statuses = StatusCache()
         self.last_gc = -math.inf
         self.bootstrapped = False
         self.prometheus_until: float | None = None
+        self.checkpoint_targets: list[tuple[Vpa, ContainerKey]] = []
 
     # -- reading the cluster ------------------------------------------------------------
     def load_view(self) -> ClusterView:
@@ -155,7 +165,9 @@ class Recommender:
         """Checkpoints first; then Prometheus history for aggregates without one."""
         vpas = {(v.namespace, v.name): v for v in view.served}
         try:
-            loaded = load_checkpoints(self.api, self.model, vpas, self.settings.namespace)
+            loaded = load_checkpoints(
+                self.api, self.model, vpas, self.settings.namespace, self.checkpoints.existing
+            )
             log.info("loaded %d checkpoints", loaded)
         except ApiException as exc:
             log.warning("loading checkpoints: %s", exc.reason)
@@ -245,10 +257,29 @@ class Recommender:
             report.errors[stage] = report.errors.get(stage, 0) + 1
 
     # -- the loop -----------------------------------------------------------------------
-    def run_once(self) -> LoopReport:
-        """One iteration; API errors are counted and logged, never raised."""
-        started = time.monotonic()
+    def run_once(self, checkpoints: bool = True) -> LoopReport:
+        """One iteration; API errors are counted and logged, never raised. With
+        ``checkpoints=False`` the caller writes them (:meth:`write_checkpoints`) between loops.
+
+        Objects alive before the loop (the model, caches) are frozen out of the cyclic garbage
+        collector's view for its duration: decoding tens of thousands of listed objects would
+        otherwise trigger full collections that walk all of them."""
+        gc.freeze()
+        try:
+            return self._run_once(checkpoints)
+        finally:
+            gc.unfreeze()
+
+    def _run_once(self, checkpoints: bool) -> LoopReport:
+        started = mark = time.monotonic()
         self._report = report = LoopReport()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            report.phases[name] = report.phases.get(name, 0.0) + now - mark
+            mark = now
+
         try:
             view = self.load_view()
         except (ApiException, OSError) as exc:
@@ -259,19 +290,22 @@ class Recommender:
         report.vpas, report.served, report.pods = (
             len(view.all_vpas), len(view.served) + len(view.invalid), len(view.pods)
         )
+        phase("list")
         if not self.bootstrapped:
             self.bootstrap(view)
+            phase("bootstrap")
         self.live_samples(view)
         oom = oom_samples(view.pods, self.oom_seen)
         self._ingest(oom, "pods")
+        phase("metrics")
         outcomes, targets = self.outcomes(view)
+        phase("recommend")
         self.write_statuses(view, outcomes, report)
-        try:
-            report.checkpoints = self.checkpoints.write(self.model, targets)
-            self.telemetry.checkpoints.inc(report.checkpoints)
-        except (ApiException, OSError) as exc:
-            log.warning("checkpoints: %s", exc)
-            self._error("checkpoints")
+        phase("status")
+        self.checkpoint_targets = targets
+        if checkpoints:
+            report.checkpoints = self.write_checkpoints()
+            phase("checkpoints")
         if self.clock() - self.last_gc >= self.settings.gc_interval_s:
             try:
                 report.deleted_checkpoints = collect_garbage(
@@ -282,12 +316,29 @@ class Recommender:
             except (ApiException, OSError) as exc:
                 log.warning("checkpoint GC: %s", exc)
                 self._error("gc")
+            phase("gc")
         report.seconds = time.monotonic() - started
         self.telemetry.loop_seconds.observe(report.seconds)
         self.telemetry.vpas.set(report.served)
         self.telemetry.aggregates.set(len(self.model))
         self.last_loop_end = self.clock()
         return report
+
+    def write_checkpoints(self, deadline_s: float | None = None) -> int:
+        """Write due checkpoints of the last loop's targets (oldest first, within the
+        deadline); returns how many were written."""
+        if deadline_s is not None:
+            self.checkpoints.deadline_s = min(deadline_s, self.settings.checkpoint_deadline_s)
+        try:
+            written = self.checkpoints.write(self.model, self.checkpoint_targets)
+        except (ApiException, OSError) as exc:
+            log.warning("checkpoints: %s", exc)
+            self._error("checkpoints")
+            return 0
+        finally:
+            self.checkpoints.deadline_s = self.settings.checkpoint_deadline_s
+        self.telemetry.checkpoints.inc(written)
+        return written
 
     def outcomes(
         self, view: ClusterView
@@ -304,7 +355,7 @@ class Recommender:
             key: (obj, Outcome(config_error=reason))
             for key, (obj, reason) in view.invalid.items()
         }
-        rows: list[int] = []
+        rows: list[list[int]] = []  # per resolved VPA
         resolved: list[Vpa] = []
         targets: list[tuple[Vpa, ContainerKey]] = []
         for vpa in view.served:
@@ -318,10 +369,11 @@ class Recommender:
                 continue
             resolved.append(vpa)
             containers = {c for p in pods for c in p.containers}
+            rows.append([])
             for row in keys_by_workload.get(workload, []):
                 key = self.model.keys[row]
                 if not containers or key.container in containers:
-                    rows.append(row)
+                    rows[-1].append(row)
                     targets.append((vpa, key))
         recs = self._recommend(resolved, rows)
         for vpa in resolved:
@@ -332,16 +384,29 @@ class Recommender:
         return out, targets
 
     def _recommend(
-        self, vpas: list[Vpa], rows: list[int]
+        self, vpas: list[Vpa], rows: list[list[int]]
     ) -> dict[tuple[str, str], list[ContainerRecommendation]]:
+        """Recommendations per (namespace, workload), computed in batches of about
+        ``RECOMMEND_BATCH`` rows (whole VPAs) to bound the estimators' temporary arrays."""
         grouped: dict[tuple[str, str], list[ContainerRecommendation]] = defaultdict(list)
-        with_history = [r for r in rows if self.model.any_count[r] > 0]
-        if not with_history:
-            return grouped
-        for rec in recommend(
-            self.model, self.strategy, vpas, self.gpu, np.array(with_history, dtype=np.intp)
-        ):
-            grouped[(rec.namespace, rec.workload)].append(rec)
+        batch_vpas: list[Vpa] = []
+        batch_rows: list[int] = []
+
+        def flush() -> None:
+            with_history = [r for r in batch_rows if self.model.any_count[r] > 0]
+            if with_history:
+                for rec in recommend(self.model, self.strategy, batch_vpas, self.gpu,
+                                     np.array(with_history, dtype=np.intp)):
+                    grouped[(rec.namespace, rec.workload)].append(rec)
+            batch_vpas.clear()
+            batch_rows.clear()
+
+        for vpa, vpa_rows in zip(vpas, rows, strict=True):
+            batch_vpas.append(vpa)
+            batch_rows.extend(vpa_rows)
+            if len(batch_rows) >= RECOMMEND_BATCH:
+                flush()
+        flush()
         return grouped
 
     def write_statuses(
@@ -351,25 +416,33 @@ class Recommender:
         report: LoopReport,
     ) -> None:
         """Patch the status of VPAs whose status changed meaningfully, ``workers`` at once."""
-        now = self.clock()
+        now, tolerance = self.clock(), self.settings.status_tolerance
         patches = []
-        for (namespace, name), (obj, outcome) in outcomes.items():
+        for key, (obj, outcome) in outcomes.items():
             old = obj.get("status") or {}
+            if self.statuses.unchanged(key, old, outcome, tolerance):
+                report.unchanged += 1
+                continue
             new = desired_status(outcome, old, self.rounding, now)
-            if changed_meaningfully(old, new, self.settings.status_tolerance):
-                patches.append((namespace, name, new))
+            if changed_meaningfully(old, new, tolerance):
+                patches.append((*key, new))
             else:
                 report.unchanged += 1
+                self.statuses.remember(key, old)
         self.telemetry.status_skipped.inc(report.unchanged)
 
         def patch(item: tuple[str, str, dict[str, Any]]) -> bool:
             namespace, name, status = item
             try:
-                self.api.merge_patch(paths.vpa_status(namespace, name), {"status": status})
+                written = self.api.merge_patch(
+                    paths.vpa_status(namespace, name), {"status": status}
+                )
+                self.statuses.remember((namespace, name), written.get("status") or {})
                 return True
             except (ApiException, OSError) as exc:
                 log.warning("status of %s/%s: %s", namespace, name,
                             getattr(exc, "reason", exc))
+                self.statuses.forget((namespace, name))
                 return False
 
         if not patches:
@@ -396,14 +469,18 @@ class Recommender:
                         self.reset()
                     stop.wait(retry)
                     continue
-            report = self.run_once()
+            report = self.run_once(checkpoints=False)
+            deadline = time.monotonic() + max(self.settings.interval_s - report.seconds, 0.0)
+            # Checkpoints are written in the idle part of the interval, not inside the loop.
+            report.checkpoints = self.write_checkpoints(
+                max(min(deadline - time.monotonic(), self.settings.interval_s) / 2, 0.0)
+            )
             log.info(
                 "loop: %d VPAs served, %d pods, %d samples, %d status writes, "
-                "%d unchanged, %d checkpoints in %.2fs",
+                "%d unchanged in %.2fs; %d checkpoints",
                 report.served, report.pods, report.samples, report.status_writes,
-                report.unchanged, report.checkpoints, report.seconds,
+                report.unchanged, report.seconds, report.checkpoints,
             )
-            deadline = time.monotonic() + max(self.settings.interval_s - report.seconds, 0.0)
             while not stop.is_set() and time.monotonic() < deadline:
                 stop.wait(min(retry, max(deadline - time.monotonic(), 0.0)))
                 if elector is not None and not elector.try_acquire_or_renew():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recommender.logic.strategies import DEFAULT_STRATEGY
+
 
 @dataclass(frozen=True)
 class RecommenderSettings:
@@ -19,7 +21,7 @@ class RecommenderSettings:
     qps: float = 50.0
     burst: int = 100
     workers: int = 10
-    strategy: str = "tidal"
+    strategy: str = DEFAULT_STRATEGY
     gpu_model: str | None = None
     round_cpu_millicores: int = 1
     round_memory_bytes: int = 1
@@ -27,7 +29,7 @@ class RecommenderSettings:
     # change): upper bounds move every loop while confidence grows.
     status_tolerance: float = 0.03
     checkpoint_interval_s: float = 600.0
-    checkpoint_deadline_s: float = 20.0
+    checkpoint_deadline_s: float = 5.0  # per loop; the rest waits for the next loops
     gc_interval_s: float = 600.0
     leader_election: bool = True
     lease_name: str = ""  # default: tidal-recommender-<name>

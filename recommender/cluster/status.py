@@ -118,7 +118,10 @@ def _quantities(entry: Mapping[str, Any]) -> dict[tuple[str, str], float]:
     return out
 
 
-def _recommendations(status: Mapping[str, Any]) -> dict[str, dict[tuple[str, str], float]]:
+Numbers = dict[str, dict[tuple[str, str], float]]  # container -> (field, resource) -> value
+
+
+def _recommendations(status: Mapping[str, Any]) -> Numbers:
     recommendation = status.get("recommendation") or {}
     return {
         str(e.get("containerName", "")): _quantities(e)
@@ -126,7 +129,24 @@ def _recommendations(status: Mapping[str, Any]) -> dict[str, dict[tuple[str, str
     }
 
 
-def _condition_keys(status: Mapping[str, Any]) -> set[tuple[str, str, str, str]]:
+def numbers_of(recommendations: Sequence[ContainerRecommendation]) -> Numbers:
+    """The unformatted values of recommendations, keyed like :func:`_recommendations`."""
+    return {
+        r.container: {
+            (name, resource): value
+            for name, values in r.maps().items()
+            for resource, value in values.items()
+            if math.isfinite(value)
+        }
+        for r in recommendations
+    }
+
+
+def _condition_keys(status_or_conditions: Any) -> set[tuple[str, str, str, str]]:
+    conditions = (
+        status_or_conditions.get("conditions") or []
+        if isinstance(status_or_conditions, Mapping) else status_or_conditions
+    )
     return {
         (
             str(c.get("type", "")),
@@ -134,8 +154,27 @@ def _condition_keys(status: Mapping[str, Any]) -> set[tuple[str, str, str, str]]
             str(c.get("reason", "") or ""),
             str(c.get("message", "") or ""),
         )
-        for c in status.get("conditions") or []
+        for c in conditions
     }
+
+
+def numbers_close(before: Numbers, after: Numbers, tolerance: float) -> bool:
+    """Same containers and resources, every value within ``tolerance`` (relative)."""
+    if before.keys() != after.keys():
+        return False
+    for container, values in after.items():
+        previous = before[container]
+        if previous.keys() != values.keys():
+            return False
+        for key, value in values.items():
+            was = previous[key]
+            if not (math.isfinite(was) and math.isfinite(value)):
+                if not (math.isnan(was) and math.isnan(value)):
+                    return False
+                continue
+            if abs(value - was) > tolerance * max(abs(was), abs(value)):
+                return False
+    return True
 
 
 def changed_meaningfully(
@@ -146,19 +185,32 @@ def changed_meaningfully(
     old = old or {}
     if _condition_keys(old) != _condition_keys(new):
         return True
-    before, after = _recommendations(old), _recommendations(new)
-    if before.keys() != after.keys():
-        return True
-    for container, values in after.items():
-        previous = before[container]
-        if previous.keys() != values.keys():
-            return True
-        for key, value in values.items():
-            was = previous[key]
-            if not (math.isfinite(was) and math.isfinite(value)):
-                if not (math.isnan(was) and math.isnan(value)):
-                    return True
-                continue
-            if abs(value - was) > tolerance * max(abs(was), abs(value)):
-                return True
-    return False
+    if old.get("recommendation") == new.get("recommendation"):
+        return False
+    return not numbers_close(_recommendations(old), _recommendations(new), tolerance)
+
+
+class StatusCache:
+    """The status each VPA was last seen or written with, and its parsed numbers, so that a
+    loop where nothing moved needs neither formatting nor quantity parsing."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], tuple[Mapping[str, Any], Numbers]] = {}
+
+    def unchanged(
+        self, key: tuple[str, str], current: Mapping[str, Any], outcome: Outcome,
+        tolerance: float,
+    ) -> bool:
+        """True when ``current`` is what we last saw and ``outcome`` does not move it."""
+        cached = self._seen.get(key)
+        if cached is None or cached[0] != current or outcome.config_error is not None:
+            return False
+        if _condition_keys(conditions_for(outcome)) != _condition_keys(current):
+            return False
+        return numbers_close(cached[1], numbers_of(outcome.recommendations), tolerance)
+
+    def remember(self, key: tuple[str, str], status: Mapping[str, Any]) -> None:
+        self._seen[key] = (status, _recommendations(status))
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self._seen.pop(key, None)

@@ -1,10 +1,11 @@
 """A small in-memory Kubernetes API server over HTTP on 127.0.0.1 (lists with paging, get,
 create, replace with resourceVersion conflicts, merge and JSON patches, the status
-subresource, delete), shaped like the real apiserver's responses.
+subresource, delete), shaped like the real apiserver's responses. Other APIs are served
+once objects are added for them (e.g. ``metrics.k8s.io`` PodMetrics).
 
 Used by the cluster tests when no real control plane is available and by
-``benchmarks/recommender_loop.py`` (10k VPAs). Unknown APIs (e.g. ``metrics.k8s.io``)
-answer 404 like an apiserver without metrics-server.
+``benchmarks/recommender_loop.py`` (10k VPAs). Unknown APIs (``metrics.k8s.io`` without
+PodMetrics added) answer 404 like an apiserver without metrics-server.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import socket
 import threading
 import urllib.parse
 from collections import Counter
@@ -76,6 +78,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     store: Store
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out as two writes: without this, Nagle + delayed ACK add 40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: object) -> None:
         return
 
@@ -95,7 +102,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         match = _PATH.match(url.path)
         if match and (match["base"], match["plural"]) not in SERVED:
-            match = None
+            if (match["base"], match["plural"]) not in self.store.objects:
+                match = None
         return match, urllib.parse.parse_qs(url.query)
 
     def do_GET(self) -> None:
