@@ -10,11 +10,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from recommender.quantity import QuantityError, format_quantity, parse_decimal
+from recommender.quantity import QuantityError
 from recommender.vpa import KIND as VPA_KIND
 from webhook import limitrange
 from webhook.owners import controller_chain
-from webhook.sizing import Sizing, fit_pod, size_container
+from webhook.sizing import Sizing, decimal_of, fit_pod, format_value, size_container
 from webhook.state import ClusterState, OwnerRef, VpaEntry
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -82,10 +82,10 @@ def _set(resources: dict[str, Any], field_name: str, values: Mapping[str, float]
         return
     current = resources.setdefault(field_name, {})
     for resource, value in values.items():
-        text = format_quantity(resource, value)
+        text = format_value(resource, value)
         old = current.get(resource)
         try:
-            if old is not None and parse_decimal(old) == parse_decimal(text):
+            if old is not None and decimal_of(old) == decimal_of(text):
                 continue
         except QuantityError:
             pass

@@ -8,13 +8,21 @@ and requests always equal limits.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from recommender.policy import cap, controlled
-from recommender.quantity import CPU, QuantityError, is_gpu_resource, parse_quantity
+from recommender.quantity import (
+    CPU,
+    QuantityError,
+    format_quantity,
+    is_gpu_resource,
+    parse_decimal,
+)
 from recommender.vpa import DEFAULT_CONTROLLED_RESOURCES, ContainerPolicy
 from webhook.limitrange import MAX_NOTE, MIN_NOTE, Bounds
 
@@ -31,13 +39,29 @@ class Sizing:
     notes: list[str] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse_text(text: str) -> Decimal:
+    return parse_decimal(text)
+
+
+def decimal_of(value: Any) -> Decimal:
+    """``parse_decimal``, memoised for strings (pods repeat the same few quantities)."""
+    return _parse_text(value) if isinstance(value, str) else parse_decimal(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def format_value(resource: str, value: float) -> str:
+    """``format_quantity``, memoised."""
+    return format_quantity(resource, value)
+
+
 def quantities(raw: Any) -> dict[str, float]:
     """A resource map in base units; invalid entries are left out."""
     values: dict[str, float] = {}
     if isinstance(raw, Mapping):
         for name, value in raw.items():
             try:
-                values[str(name)] = parse_quantity(value)
+                values[str(name)] = float(decimal_of(value))
             except (QuantityError, TypeError):
                 continue
     return values
