@@ -89,7 +89,7 @@ class TidalStrategy:
     def prepare(self, model: UsageModel) -> None:
         """Attach the hourly peaks this strategy needs (before the model ingests anything)."""
         if HourlyPeaks.of(model) is None:
-            HourlyPeaks(HISTORY_HOURS).attach(model)
+            HourlyPeaks(HISTORY_HOURS, tuple(self.idle_cost)).attach(model)
 
     def estimate(
         self, model: UsageModel, rows: np.ndarray, share: np.ndarray
@@ -101,7 +101,7 @@ class TidalStrategy:
             return out
         floors = {CPU: self.base.pod_min_cpu * share, MEMORY: self.base.pod_min_memory * share}
         for resource, bounds in list(out.items()):
-            if resource not in self.idle_cost:
+            if resource not in self.idle_cost or resource not in peaks.peak:
                 continue
             chosen = np.concatenate([
                 self.select(peaks, resource, rows[i: i + ROW_CHUNK])
