@@ -66,12 +66,14 @@ def _parts(pod: Mapping[str, Any], indexes: Iterable[int]) -> dict[str, dict[str
     """Copies of the pod's annotations and the given containers' resources, by pointer."""
     metadata = pod["metadata"]
     parts: dict[str, dict[str, Any]] = {"/metadata": {}}
-    if metadata.get("annotations") is not None:
+    if isinstance(metadata.get("annotations"), dict):
         parts["/metadata"]["annotations"] = dict(metadata["annotations"])
     containers = pod["spec"]["containers"]
     for index in indexes:
         container = containers[index]
-        part = {"resources": _copy(container["resources"])} if "resources" in container else {}
+        resources = container.get("resources")
+        # A null or missing ``resources`` is added whole (``add`` also replaces a null member).
+        part = {"resources": _copy(resources)} if isinstance(resources, dict) else {}
         parts[f"/spec/containers/{index}"] = part
     return parts
 

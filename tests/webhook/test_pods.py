@@ -301,3 +301,9 @@ def test_pods_at_validate_endpoint_get_no_patch() -> None:
     verdict = run(b.review(b.pod()), world(b.vpa(recommendations=[b.rec()])), mutating=False)
     assert "patch" not in verdict.response["response"]
     assert verdict.decision == "skipped"
+
+
+def test_null_resources_are_replaced_whole() -> None:
+    pod = b.pod({"name": "app", "image": "x", "resources": None})
+    _, patched, patch = mutate(pod, world(b.vpa(recommendations=[b.rec()])))
+    assert resources(patched) == {"requests": {"cpu": "250m", "memory": "256Mi"}}
