@@ -316,6 +316,30 @@ def run_python(
     }
 
 
+def in_process(
+    payload: bytes, objects: list[dict[str, Any]], seconds: float = 2.0
+) -> dict[str, float]:
+    """Microseconds per call without HTTP/TLS: decode + admit vs decode + allow (the no-op)."""
+    from webhook import review as rv
+    from webhook.admission import admit
+    from webhook.state import ClusterState
+
+    state = ClusterState.from_objects(objects)
+    calls = {
+        "noop_us": lambda: rv.allow(rv.decode(payload)["request"]["uid"]),
+        "admit_us": lambda: admit(rv.decode(payload), state, mutating=True),
+    }
+    out: dict[str, float] = {}
+    for name, call in calls.items():
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for _ in range(100):
+                call()
+            count += 100
+        out[name] = (time.perf_counter() - start) / count * 1e6
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=int, default=1000, help="fixed rate, admissions/s")
@@ -347,6 +371,7 @@ def main() -> int:
         body = work / "pod-review.json"
         payload = json.dumps(pod_review()).encode()
         body.write_bytes(payload)
+        results["in_process"] = in_process(payload, cluster_objects(args.vpas, args.replica_sets))
         server = Server(work, state, args.workers, args.threads)
         try:
             status, answer = server.request("POST", "/mutate", payload)
@@ -397,6 +422,12 @@ def main() -> int:
     for name, phase in phases.items():
         print(f"{name:<18}{phase['rps']:>10.0f}{phase['p50_ms']:>10.2f}{phase['p99_ms']:>10.2f}"
               f"{phase['errors']:>8.0f}")  # fmt: skip
+    inproc = results["in_process"]
+    print(f"in-process, one core: decode+admit {inproc['admit_us']:.0f} us, "
+          f"decode+allow (no-op) {inproc['noop_us']:.0f} us")  # fmt: skip
+    if hasattr(os, "getloadavg"):
+        load = results["load_average"] = os.getloadavg()
+        print(f"load average at the end (1/5/15 min): {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     for name, value in results["ratios"].items():
         print(f"mutate / no-op {name}: {value:.2f}x")
     for name, ok in results["targets"].items():
