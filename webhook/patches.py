@@ -47,7 +47,7 @@ def build_patch(
             ops.append({"op": "add", "path": pointer, "value": value})
             continue
         old = original[key]
-        if isinstance(value, Mapping) and isinstance(old, Mapping):
+        if isinstance(value, dict) and isinstance(old, dict):
             ops.extend(build_patch(old, value, pointer))
         elif old != value or type(old) is not type(value):
             ops.append({"op": "replace", "path": pointer, "value": value})

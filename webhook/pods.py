@@ -63,17 +63,17 @@ def _copy(value: Any) -> Any:
 
 
 def _parts(pod: Mapping[str, Any], indexes: Iterable[int]) -> dict[str, dict[str, Any]]:
-    """Copies of the pod's annotations and the given containers' resources, by pointer."""
+    """The pod's annotations and the given containers' resources, by pointer (not copied)."""
     metadata = pod["metadata"]
     parts: dict[str, dict[str, Any]] = {"/metadata": {}}
     if isinstance(metadata.get("annotations"), dict):
-        parts["/metadata"]["annotations"] = dict(metadata["annotations"])
+        parts["/metadata"]["annotations"] = metadata["annotations"]
     containers = pod["spec"]["containers"]
     for index in indexes:
         container = containers[index]
         resources = container.get("resources")
         # A null or missing ``resources`` is added whole (``add`` also replaces a null member).
-        part = {"resources": _copy(resources)} if isinstance(resources, dict) else {}
+        part = {"resources": resources} if isinstance(resources, dict) else {}
         parts[f"/spec/containers/{index}"] = part
     return parts
 

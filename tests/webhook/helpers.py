@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 import jsonpatch
@@ -26,7 +28,10 @@ def assert_valid_response(response: dict, uid: str) -> None:
 
 def run(review: dict, objects: list[dict] | ClusterState, *, mutating: bool = True) -> Verdict:
     state = objects if isinstance(objects, ClusterState) else ClusterState.from_objects(objects)
-    verdict = admit(decode(__import__("json").dumps(review).encode()), state, mutating=mutating)
+    decoded = decode(json.dumps(review).encode())
+    sent = copy.deepcopy(decoded)
+    verdict = admit(decoded, state, mutating=mutating)
+    assert decoded == sent, "admission must not modify the request"
     assert_valid_response(dict(verdict.response), review["request"]["uid"])
     return verdict
 
