@@ -36,7 +36,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,13 @@ class DevStack:
     """The webhook and recommender of one developer (or one test session) on one cluster."""
 
     def __init__(self, settings: DevSettings) -> None:
-        self.settings = settings
+        # The processes run in state_dir: every path they get must be absolute.
+        self.settings = replace(
+            settings,
+            kubeconfig=settings.kubeconfig.absolute(),
+            state_dir=settings.state_dir.absolute(),
+            logs_dir=settings.logs_dir.absolute(),
+        )
         self.certs = Bundle.at(settings.state_dir / "certs")
 
     # ----------------------------------------------------------------- state

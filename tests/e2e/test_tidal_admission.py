@@ -1,0 +1,307 @@
+"""Tidal's webhook behind a real kube-apiserver, registered as ``make dev`` registers it.
+
+Pods that kube-controller-manager creates for a Deployment get the VPA's recommendation;
+``kubectl apply`` of conflicting HPA/VPA pairs and of invalid VPAs fails with the webhook's
+message, printed by the real kubectl.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from recommender.quantity import parse_quantity
+from recommender.vpa import parse_vpa
+from scripts.dev import CONFIGURATIONS, DevStack
+from tests.e2e.cluster import KubeCluster, wait_until
+from tests.e2e.tidal_stack import (
+    VALIDATING_WEBHOOK,
+    apply,
+    denial,
+    dry_run,
+    probe_pod,
+    set_recommendation,
+    stack_namespace,
+    wait_for_webhook,
+    webhook_stack,
+    write_file,
+)
+from webhook.conflicts import hpa_conflict, vpa_conflict
+from webhook.hpa import parse_hpa
+
+pytestmark = pytest.mark.e2e
+
+GPU = "nvidia.com/gpu"
+
+
+# --------------------------------------------------------------------------- objects
+
+
+def deployment(name: str, containers: list[dict[str, Any]], replicas: int = 2) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": containers}},
+        },
+    }  # fmt: skip
+
+
+def container(name: str, requests: Mapping[str, str], limits: Mapping[str, str] | None = None):
+    resources: dict[str, Any] = {"requests": dict(requests)}
+    if limits:
+        resources["limits"] = dict(limits)
+    return {"name": name, "image": "registry.invalid/app:1", "resources": resources}
+
+
+def vpa(name: str, target: str, mode: str = "Recreate", **policy: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+        "updatePolicy": {"updateMode": mode},
+    }
+    if policy:
+        spec["resourcePolicy"] = {"containerPolicies": [{"containerName": "*", **policy}]}
+    return {
+        "apiVersion": "autoscaling.k8s.io/v1", "kind": "VerticalPodAutoscaler",
+        "metadata": {"name": name}, "spec": spec,
+    }  # fmt: skip
+
+
+def hpa(name: str, target: str, resource: str) -> dict[str, Any]:
+    metric = {
+        "type": "Resource",
+        "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": 70}},
+    }
+    return {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+            "minReplicas": 1, "maxReplicas": 5, "metrics": [metric],
+        },
+    }  # fmt: skip
+
+
+def in_namespace(obj: Mapping[str, Any], namespace: str) -> dict[str, Any]:
+    return {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
+
+
+def quantities(values: Mapping[str, str]) -> dict[str, float]:
+    return {name: parse_quantity(value) for name, value in values.items()}
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DevStack]:
+    with webhook_stack(kube_cluster, tmp_path_factory.mktemp("tidal-admission")) as running:
+        yield running
+
+
+WEB = deployment("web", [
+    container("app", {"cpu": "100m", "memory": "64Mi"}, {"cpu": "200m", "memory": "128Mi"}),
+    container("sidecar", {"cpu": "50m", "memory": "32Mi"}),
+])  # fmt: skip
+OFF = deployment("batch", [container("app", {"cpu": "100m", "memory": "64Mi"})], replicas=1)
+TRAINER = deployment("trainer", [
+    container("trainer", {"cpu": "500m", "memory": "1Gi"},
+              {"cpu": "1", "memory": "1Gi", GPU: "1"}),
+], replicas=1)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pods(kube_cluster: KubeCluster, stack: DevStack) -> dict[str, list[dict[str, Any]]]:
+    """Three Deployments whose VPAs hold recommendations; their pods, by Deployment."""
+    namespace = stack_namespace(kube_cluster, stack, "tidal-pods")
+    # Written in this order: the webhook's watch delivers them in order, so once it shows
+    # the last one (probed below), it holds the earlier ones too.
+    apply(kube_cluster, namespace, vpa("batch", "batch", mode="Off"))
+    set_recommendation(kube_cluster, namespace, "batch", {"app": {"cpu": "1", "memory": "1Gi"}})
+    apply(kube_cluster, namespace,
+          vpa("trainer", "trainer", controlledResources=["cpu", "memory", GPU]))  # fmt: skip
+    set_recommendation(
+        kube_cluster, namespace, "trainer", {"trainer": {"cpu": "2", "memory": "2Gi", GPU: "2"}}
+    )
+    apply(kube_cluster, namespace, vpa("web", "web"))
+    set_recommendation(kube_cluster, namespace, "web", {"app": {"cpu": "250m", "memory": "100Mi"}})
+
+    def sized(deploy: Mapping[str, Any]) -> bool:
+        code, pod = dry_run(kube_cluster, namespace, probe_pod(deploy))
+        return code == 0 and "vpaUpdates" in (pod["metadata"].get("annotations") or {})
+
+    wait_for_webhook(lambda: sized(TRAINER) and sized(WEB), "the webhook to size probe pods")
+    apply(kube_cluster, namespace, WEB, OFF, TRAINER)
+    found = {}
+    for deploy in (WEB, OFF, TRAINER):
+        name, replicas = deploy["metadata"]["name"], deploy["spec"]["replicas"]
+
+        def created(name: str = name, replicas: int = replicas) -> list[dict[str, Any]]:
+            items = kube_cluster.get_json("pods", "-n", namespace, "-l", f"app={name}")["items"]
+            return items if len(items) == replicas else []
+
+        found[name] = wait_until(created, timeout=60, what=f"{replicas} pods of {name}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def autoscalers(kube_cluster: KubeCluster, stack: DevStack) -> str:
+    """A namespace for the HPA/VPA validation tests."""
+    return stack_namespace(kube_cluster, stack, "tidal-autoscalers")
+
+
+# --------------------------------------------------------------------------- pods
+
+
+def test_pods_created_by_the_controllers_get_the_recommendation(
+    pods: dict[str, list[dict[str, Any]]],
+) -> None:
+    for pod in pods["web"]:
+        assert pod["metadata"]["ownerReferences"][0]["kind"] == "ReplicaSet"
+        app, sidecar = pod["spec"]["containers"]
+        assert quantities(app["resources"]["requests"]) == quantities(
+            {"cpu": "250m", "memory": "100Mi"}
+        )
+        # Limits keep their ratio to the requests (2x here).
+        assert quantities(app["resources"]["limits"]) == quantities(
+            {"cpu": "500m", "memory": "200Mi"}
+        )
+        assert sidecar["resources"] == {"requests": {"cpu": "50m", "memory": "32Mi"}}
+        annotations = pod["metadata"]["annotations"]
+        assert annotations["vpaUpdates"] == (
+            "Pod resources updated by web: container 0: cpu request, memory request, "
+            "cpu limit, memory limit"
+        )
+        assert annotations["vpaObservedContainers"] == "app, sidecar"
+
+
+def test_update_mode_off_leaves_pods_untouched(pods: dict[str, list[dict[str, Any]]]) -> None:
+    (pod,) = pods["batch"]
+    assert pod["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "100m", "memory": "64Mi"}
+    }
+    annotations = pod["metadata"].get("annotations") or {}
+    assert "vpaUpdates" not in annotations and "vpaObservedContainers" not in annotations
+
+
+def test_gpu_pods_keep_requests_equal_to_limits(pods: dict[str, list[dict[str, Any]]]) -> None:
+    (pod,) = pods["trainer"]
+    resources = pod["spec"]["containers"][0]["resources"]
+    assert resources["requests"][GPU] == resources["limits"][GPU] == "2"
+    assert quantities(resources["requests"]) == quantities({"cpu": "2", "memory": "2Gi", GPU: "2"})
+    # cpu keeps its 2x limit; memory had request == limit, and keeps it.
+    assert quantities(resources["limits"]) == quantities({"cpu": "4", "memory": "2Gi", GPU: "2"})
+
+
+# --------------------------------------------------------------------------- HPA / VPA
+
+
+def _apply_file(cluster: KubeCluster, namespace: str, path: Path):
+    return cluster.kubectl("apply", "-n", namespace, "-f", str(path))
+
+
+def _denied(cluster: KubeCluster, namespace: str, obj: Mapping[str, Any]) -> bool:
+    code, stderr = dry_run(cluster, namespace, obj)
+    return code != 0 and f'admission webhook "{VALIDATING_WEBHOOK}" denied' in stderr
+
+
+def test_hpa_conflicting_with_an_active_vpa_is_denied(
+    kube_cluster: KubeCluster, autoscalers: str, tmp_path: Path
+) -> None:
+    namespace = autoscalers
+    apply(kube_cluster, namespace, vpa("api", "api"))
+    conflicting = hpa("api", "api", "cpu")
+    wait_for_webhook(lambda: _denied(kube_cluster, namespace, conflicting), "the VPA to be seen")
+    path = write_file(tmp_path, "hpa.yaml", conflicting)
+
+    proc = _apply_file(kube_cluster, namespace, path)
+
+    stored_vpa = kube_cluster.get_json("verticalpodautoscaler", "api", "-n", namespace)
+    message = hpa_conflict(parse_hpa(in_namespace(conflicting, namespace)), [parse_vpa(stored_vpa)])
+    assert message is not None
+    assert f"HorizontalPodAutoscaler {namespace}/api" in message
+    assert f"VerticalPodAutoscaler {namespace}/api" in message
+    assert proc.returncode == 1
+    assert proc.stderr == denial(path, message)
+    assert kube_cluster.kubectl("get", "hpa", "api", "-n", namespace).returncode != 0
+
+
+def test_vpa_conflicting_with_an_existing_hpa_is_denied(
+    kube_cluster: KubeCluster, autoscalers: str, tmp_path: Path
+) -> None:
+    namespace = autoscalers
+    apply(kube_cluster, namespace, hpa("queue", "queue", "memory"))
+    conflicting = vpa("queue", "queue")
+    wait_for_webhook(lambda: _denied(kube_cluster, namespace, conflicting), "the HPA to be seen")
+    path = write_file(tmp_path, "vpa.yaml", conflicting)
+
+    proc = _apply_file(kube_cluster, namespace, path)
+
+    stored_hpa = kube_cluster.get_json("hpa.v2.autoscaling", "queue", "-n", namespace)
+    message = vpa_conflict(parse_vpa(in_namespace(conflicting, namespace)), [parse_hpa(stored_hpa)])
+    assert message is not None and "memory" in message
+    assert proc.returncode == 1
+    assert proc.stderr == denial(path, message)
+    assert kube_cluster.kubectl("get", "vpa", "queue", "-n", namespace).returncode != 0
+
+
+def test_invalid_vpa_is_denied(kube_cluster: KubeCluster, autoscalers: str, tmp_path: Path) -> None:
+    namespace = autoscalers
+    invalid = vpa("cache", "cache", minAllowed={"cpu": "2"}, maxAllowed={"cpu": "1"})
+    path = write_file(tmp_path, "invalid-vpa.yaml", invalid)
+
+    proc = _apply_file(kube_cluster, namespace, path)
+
+    assert proc.returncode == 1
+    assert proc.stderr == denial(
+        path,
+        f"VerticalPodAutoscaler {namespace}/cache is invalid: "
+        "spec.resourcePolicy.containerPolicies[0].maxAllowed.cpu: "
+        "max resource for cpu is lower than min",
+    )
+
+
+def test_compatible_hpa_and_vpa_are_accepted(
+    kube_cluster: KubeCluster, autoscalers: str, tmp_path: Path
+) -> None:
+    namespace = autoscalers
+    apply(kube_cluster, namespace, vpa("worker", "worker", controlledResources=["memory"]))
+    # The webhook has seen the memory-only VPA once an HPA on memory is denied...
+    on_memory = hpa("worker", "worker", "memory")
+    wait_for_webhook(lambda: _denied(kube_cluster, namespace, on_memory), "the VPA to be seen")
+    # ...and an HPA on cpu, the resource the VPA leaves alone, goes through.
+    path = write_file(tmp_path, "hpa.yaml", hpa("worker", "worker", "cpu"))
+
+    proc = _apply_file(kube_cluster, namespace, path)
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    stored = kube_cluster.get_json("hpa.v2.autoscaling", "worker", "-n", namespace)
+    assert stored["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+
+
+def test_the_webhook_configurations_mirror_the_manifests(
+    kube_cluster: KubeCluster, stack: DevStack
+) -> None:
+    """What the apiserver stored: manifests' rules and policies, a URL and the CA bundle."""
+    installed = {d["kind"]: d for d in yaml.safe_load_all(CONFIGURATIONS.read_text()) if d}
+    port = stack.webhook_port
+    for kind, path in (("MutatingWebhookConfiguration", "/mutate"),
+                       ("ValidatingWebhookConfiguration", "/validate")):  # fmt: skip
+        stored = kube_cluster.get_json(kind.lower(), stack.settings.config_name)
+        (hook,) = stored["webhooks"]
+        (wanted,) = installed[kind]["webhooks"]
+        assert hook["name"] == wanted["name"]
+        assert hook["clientConfig"]["url"] == f"https://127.0.0.1:{port}{path}"
+        assert hook["clientConfig"]["caBundle"]
+        for key in ("rules", "failurePolicy", "sideEffects", "timeoutSeconds", "objectSelector"):
+            assert hook[key] == wanted[key], key
+        expressions = hook["namespaceSelector"]["matchExpressions"]
+        assert expressions == wanted["namespaceSelector"]["matchExpressions"]
