@@ -32,7 +32,7 @@ from recommender.cluster.status import (
     changed_meaningfully,
     desired_status,
 )
-from recommender.cluster.targets import WELL_KNOWN, PodInfo, TargetIndex, kinds_to_list
+from recommender.cluster.targets import INTERMEDIATE, WELL_KNOWN, PodInfo, TargetIndex
 from recommender.cluster.telemetry import Telemetry
 from recommender.history import Samples
 from recommender.input.backoff import Backoff, SourceUnavailable
@@ -49,6 +49,8 @@ from recommender.vpa import Vpa, parse_vpa
 
 log = logging.getLogger(__name__)
 RECOMMEND_BATCH = 4096
+UNMATCHED_GETS = 20  # more VPAs without pods than this per kind: list the kind instead
+TargetRefKey = tuple[str, str]  # (namespace, name)
 
 
 @dataclass
@@ -129,6 +131,7 @@ class Recommender:
         invalid: dict[tuple[str, str], tuple[Mapping[str, Any], str]] = {}
         for obj in self.api.list(paths.vpas(ns), self.settings.page_size):
             meta = obj.get("metadata") or {}
+            meta.pop("managedFields", None)
             key = (meta.get("namespace", ""), meta.get("name", ""))
             all_vpas.add(key)
             names = tuple(
@@ -142,23 +145,54 @@ class Recommender:
             except ValueError as exc:
                 invalid[key] = (obj, str(exc))
         index = TargetIndex()
-        kinds = kinds_to_list(v.target_ref.kind for v in served if v.target_ref)
-        for kind in kinds:
-            prefix, plural = WELL_KNOWN[kind]
-            try:
-                for obj in self.api.list(
-                    paths.collection(prefix, plural, ns), self.settings.page_size
-                ):
-                    index.add(kind, obj)
-            except ApiException as exc:
-                log.warning("listing %s: %s", plural, exc.reason)
-                self._error("list_workloads")
+        for kind in INTERMEDIATE:  # to climb from pods to their top controllers
+            self._list_kind(kind, index)
         pods = []
         for obj in self.api.list(paths.pods(ns), self.settings.page_size):
             info = pod_info(obj, index)
             if info is not None:
                 pods.append(info)
+        self._check_unmatched_targets(served, pods, index)
         return ClusterView(all_vpas, served, invalid, index, pods)
+
+    def _list_kind(self, kind: str, index: TargetIndex) -> None:
+        prefix, plural = WELL_KNOWN[kind]
+        try:
+            for obj in self.api.list(
+                paths.collection(prefix, plural, self.settings.namespace), self.settings.page_size
+            ):
+                index.add(kind, obj)
+        except ApiException as exc:
+            log.warning("listing %s: %s", plural, exc.reason)
+            self._error("list_workloads")
+
+    def _check_unmatched_targets(
+        self, served: list[Vpa], pods: list[PodInfo], index: TargetIndex
+    ) -> None:
+        """Whether the targets of VPAs that matched no pod exist: one GET each, or one list
+        per kind when many are unmatched. Targets with pods are known to exist."""
+        with_pods = {(p.namespace, p.workload) for p in pods}
+        unmatched: dict[str, list[TargetRefKey]] = defaultdict(list)
+        for vpa in served:
+            ref = vpa.target_ref
+            if ref is None or (vpa.namespace, ref.workload) in with_pods:
+                continue
+            if ref.kind in WELL_KNOWN and not index.exists(vpa.namespace, ref.kind, ref.name):
+                unmatched[ref.kind].append((vpa.namespace, ref.name))
+        for kind, refs in unmatched.items():
+            if len(refs) > UNMATCHED_GETS:
+                self._list_kind(kind, index)
+                continue
+            prefix, plural = WELL_KNOWN[kind]
+            for namespace, name in refs:
+                try:
+                    obj = self.api.get(f"{prefix}/namespaces/{namespace}/{plural}/{name}")
+                except ApiException as exc:
+                    log.warning("reading %s %s/%s: %s", kind, namespace, name, exc.reason)
+                    self._error("list_workloads")
+                    continue
+                if obj is not None:
+                    index.add(kind, obj)
 
     # -- inputs -------------------------------------------------------------------------
     def bootstrap(self, view: ClusterView) -> None:
@@ -370,11 +404,12 @@ class Recommender:
             resolved.append(vpa)
             containers = {c for p in pods for c in p.containers}
             rows.append([])
+            light = Vpa(vpa.namespace, vpa.name, ref)  # kept until the checkpoints: no raw
             for row in keys_by_workload.get(workload, []):
                 key = self.model.keys[row]
                 if not containers or key.container in containers:
                     rows[-1].append(row)
-                    targets.append((vpa, key))
+                    targets.append((light, key))
         recs = self._recommend(resolved, rows)
         for vpa in resolved:
             assert vpa.target_ref is not None
@@ -420,7 +455,7 @@ class Recommender:
         patches = []
         for key, (obj, outcome) in outcomes.items():
             old = obj.get("status") or {}
-            if self.statuses.unchanged(key, old, outcome, tolerance):
+            if self.statuses.unchanged(key, obj, outcome, tolerance):
                 report.unchanged += 1
                 continue
             new = desired_status(outcome, old, self.rounding, now)
@@ -428,7 +463,7 @@ class Recommender:
                 patches.append((*key, new))
             else:
                 report.unchanged += 1
-                self.statuses.remember(key, old)
+                self.statuses.remember(key, obj)
         self.telemetry.status_skipped.inc(report.unchanged)
 
         def patch(item: tuple[str, str, dict[str, Any]]) -> bool:
@@ -437,7 +472,7 @@ class Recommender:
                 written = self.api.merge_patch(
                     paths.vpa_status(namespace, name), {"status": status}
                 )
-                self.statuses.remember((namespace, name), written.get("status") or {})
+                self.statuses.remember((namespace, name), written)
                 return True
             except (ApiException, OSError) as exc:
                 log.warning("status of %s/%s: %s", namespace, name,

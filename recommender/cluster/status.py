@@ -191,26 +191,35 @@ def changed_meaningfully(
 
 
 class StatusCache:
-    """The status each VPA was last seen or written with, and its parsed numbers, so that a
-    loop where nothing moved needs neither formatting nor quantity parsing."""
+    """Per VPA: the ``resourceVersion`` at which we last saw (or wrote) its status and that
+    status's numbers and conditions, so that a loop where nothing moved needs neither
+    formatting nor quantity parsing. Any write by anyone bumps the resourceVersion."""
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], tuple[Mapping[str, Any], Numbers]] = {}
+        self._seen: dict[tuple[str, str], tuple[str, Numbers, frozenset[Any]]] = {}
 
     def unchanged(
-        self, key: tuple[str, str], current: Mapping[str, Any], outcome: Outcome,
-        tolerance: float,
+        self, key: tuple[str, str], obj: Mapping[str, Any], outcome: Outcome, tolerance: float
     ) -> bool:
-        """True when ``current`` is what we last saw and ``outcome`` does not move it."""
+        """True when ``obj`` is as we last saw it and ``outcome`` does not move its status."""
         cached = self._seen.get(key)
-        if cached is None or cached[0] != current or outcome.config_error is not None:
+        version = (obj.get("metadata") or {}).get("resourceVersion")
+        if cached is None or not version or cached[0] != version:
             return False
-        if _condition_keys(conditions_for(outcome)) != _condition_keys(current):
+        if outcome.config_error is not None:
+            return False
+        if _condition_keys(conditions_for(outcome)) != cached[2]:
             return False
         return numbers_close(cached[1], numbers_of(outcome.recommendations), tolerance)
 
-    def remember(self, key: tuple[str, str], status: Mapping[str, Any]) -> None:
-        self._seen[key] = (status, _recommendations(status))
+    def remember(self, key: tuple[str, str], obj: Mapping[str, Any]) -> None:
+        """Record a VPA object (as listed, or as returned by our status patch)."""
+        version = (obj.get("metadata") or {}).get("resourceVersion")
+        status = obj.get("status") or {}
+        if version:
+            self._seen[key] = (
+                version, _recommendations(status), frozenset(_condition_keys(status))
+            )
 
     def forget(self, key: tuple[str, str]) -> None:
         self._seen.pop(key, None)

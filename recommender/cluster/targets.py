@@ -7,11 +7,11 @@ Job -> CronJob are followed; anything else (StatefulSet, DaemonSet, custom kinds
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# Kinds the loop lists to resolve targets: kind -> (API path prefix, plural).
+# Kinds whose existence the loop can check: kind -> (API path prefix, plural).
 WELL_KNOWN: dict[str, tuple[str, str]] = {
     "Deployment": ("/apis/apps/v1", "deployments"),
     "ReplicaSet": ("/apis/apps/v1", "replicasets"),
@@ -77,8 +77,3 @@ class PodInfo:
     memory_requests: Mapping[str, float]
     oom_kills: tuple[tuple[str, float], ...] = ()  # (container, finishedAt) of OOMKilled
 
-
-def kinds_to_list(target_kinds: Iterable[str]) -> list[str]:
-    """The well-known kinds to list: the VPAs' target kinds plus the intermediate ones."""
-    wanted = set(INTERMEDIATE) | {k for k in target_kinds if k in WELL_KNOWN}
-    return sorted(wanted)
