@@ -22,6 +22,9 @@ run: $(STAMP)
 	$(BIN)/tidal-recommender demo --output $(DEMO_CSV) --days 8 --seed 42
 	$(BIN)/tidal-recommender ingest $(DEMO_CSV) --store $(STORE)
 	$(BIN)/tidal-recommender recommend --store $(STORE) --policy examples/demo-vpas.yaml --gpu-model A100-80GB
+	@echo
+	$(BIN)/tidal-recommender report --store $(STORE) --workloads examples/demo-workloads.yaml \
+		--policy examples/demo-vpas.yaml --gpu-model A100-80GB
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
