@@ -101,9 +101,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self) -> tuple[re.Match[str] | None, dict[str, list[str]]]:
         url = urllib.parse.urlsplit(self.path)
         match = _PATH.match(url.path)
-        if match and (match["base"], match["plural"]) not in SERVED:
-            if (match["base"], match["plural"]) not in self.store.objects:
-                match = None
+        key = (match["base"], match["plural"]) if match else None
+        if key is not None and key not in SERVED and key not in self.store.objects:
+            match = None
         return match, urllib.parse.parse_qs(url.query)
 
     def do_GET(self) -> None:

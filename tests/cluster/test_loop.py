@@ -50,9 +50,9 @@ def _usage(ns: str, workload: str, pods: list[str], days: float, end: float) -> 
     times = np.arange(end - days * DAY, end, 60.0)
     rows = []
     for pod in pods:
-        for t in times:
+        for i, t in enumerate(times):
             rows.append((t, ns, workload, pod, "app", CPU, 0.2 + rng.gamma(2, 0.05)))
-            if int(t) % 300 == 0:
+            if i % 5 == 0:
                 rows.append((t, ns, workload, pod, "app", MEMORY, 300 * MI))
     return Samples.from_rows(rows).sorted_by_time()
 

@@ -70,7 +70,8 @@ def _apply(cluster: KubeCluster, namespace: str, *objects: dict[str, Any]) -> No
 
 @pytest.fixture(scope="module")
 def crds(kube_cluster: KubeCluster) -> None:
-    proc = kube_cluster.kubectl("apply", "-f", str(REPO / "manifests" / "crds"))
+    proc = kube_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-k",
+                                str(REPO / "manifests" / "crds"))
     assert proc.returncode == 0, proc.stderr
     for crd in ("verticalpodautoscalers", "verticalpodautoscalercheckpoints"):
         kube_cluster.kubectl(
@@ -97,9 +98,9 @@ def _usage(namespace: str, workload: str, pods: list[str], days: float, end: flo
     rng = np.random.default_rng(3)
     rows = []
     for pod in pods:
-        for t in np.arange(end - days * DAY, end, 60.0):
+        for i, t in enumerate(np.arange(end - days * DAY, end, 60.0)):
             rows.append((t, namespace, workload, pod, "app", CPU, 0.2 + rng.gamma(2, 0.05)))
-            if int(t) % 300 == 0:
+            if i % 5 == 0:
                 rows.append((t, namespace, workload, pod, "app", MEMORY,
                              300 * MI + rng.normal(0, 20 * MI)))
     return Samples.from_rows(rows)
