@@ -47,6 +47,13 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         self.state: ClusterState | None = None
         self.metrics: WebhookMetrics | None = None
         self._stop = threading.Event()
+        if settings.state_file is None and not settings.no_cluster:
+            # Import the (large) client once in the arbiter: workers inherit it and boot fast.
+            # A worker still booting when SIGTERM arrives would miss it (gunicorn installs the
+            # worker's handlers only after post_fork) and be killed at graceful_timeout.
+            import kubernetes.client
+            import kubernetes.config
+            import kubernetes.watch  # noqa: F401
         super().__init__()
 
     def load_config(self) -> None:
@@ -61,6 +68,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
 
     def start_worker(self) -> None:
         """Build this worker's metrics and cluster state, and start its watch threads."""
+        self._stop = threading.Event()
         self.metrics = WebhookMetrics()
         self.state = self._build_state()
         state, metrics = self.state, self.metrics
@@ -78,12 +86,19 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
             return load_state_file(self.settings.state_file)
         if self.settings.no_cluster:
             return ClusterState(enabled=False)
+        state = ClusterState()
+        threading.Thread(
+            target=self._connect, args=(state,), name="cluster-connect", daemon=True
+        ).start()
+        return state
+
+    def _connect(self, state: ClusterState) -> None:
+        """Off the boot path: build the API client and start the watches."""
         api_client = load_api_client(self.settings.kubeconfig)
         if api_client is None:
-            return ClusterState(enabled=False)
-        state = ClusterState()
-        self._stop = start_informers(api_client, state)
-        return state
+            state.enabled = False
+            return
+        start_informers(api_client, state, self._stop)
 
     def stop_worker(self) -> None:
         """Stop this worker's watch and metrics threads."""

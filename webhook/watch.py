@@ -147,10 +147,11 @@ class Informer(threading.Thread):
 
 
 def start_informers(
-    api_client: Any, state: ClusterState, on_change: Callable[[], None] | None = None
-) -> threading.Event:
-    """Start one informer thread per kind; set the returned event to stop them."""
-    stop = threading.Event()
+    api_client: Any,
+    state: ClusterState,
+    stop: threading.Event,
+    on_change: Callable[[], None] | None = None,
+) -> None:
+    """Start one informer thread per kind; setting ``stop`` stops them."""
     for kind, list_fn in list_functions(api_client).items():
         Informer(kind, list_fn, state, stop, on_change).start()
-    return stop

@@ -39,7 +39,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, cluster: list[str] | None = None) -> None:
+        """``cluster``: how the server gets cluster state (default: a state file)."""
         self.pki = generate(tmp / "pki", "tidal-webhook", "tidal-system", ips=["127.0.0.1"])
         self.tls_dir = tmp / "tls"
         self.tls_dir.mkdir()
@@ -52,6 +53,7 @@ class Server:
             b.hpa_v2("api", target=("Deployment", "api")),
         ]
         state.write_text(yaml.safe_dump_all(objects))
+        cluster = cluster if cluster is not None else ["--state-file", str(state)]
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
@@ -62,7 +64,7 @@ class Server:
                 sys.executable, "-m", "webhook", "serve",
                 "--cert", str(self.tls_dir / "tls.crt"), "--key", str(self.tls_dir / "tls.key"),
                 "--port", str(self.port), "--bind", "127.0.0.1",
-                "--state-file", str(state), "--workers", "2", "--threads", "2", "--noop-endpoint",
+                *cluster, "--workers", "2", "--threads", "2", "--noop-endpoint",
             ],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -72,9 +74,9 @@ class Server:
         deadline = time.monotonic() + 20
         while True:
             try:
-                if self.session.get(self.url + "/healthz", timeout=1).ok:
+                if self.session.get(self.url + "/healthz", timeout=3).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("webhook did not start:\n" + self.output())
@@ -118,8 +120,49 @@ def tls_connect(server: Server, context: ssl.SSLContext) -> Iterator[ssl.SSLSock
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = Server(tmp_path_factory.mktemp("webhook"))
     yield srv
+    # Graceful stop with an idle keep-alive connection open: it is closed, the exit is prompt.
+    context = ssl.create_default_context(cafile=str(srv.session.verify))  # CA after rotation
+    idle = http.client.HTTPSConnection("127.0.0.1", srv.port, context=context, timeout=10)
+    idle.request("GET", "/healthz")
+    idle.getresponse().read()
+    started = time.monotonic()
     code = srv.stop()
     assert code == 0, srv.output()
+    assert time.monotonic() - started < 10
+    assert idle.sock is not None
+    with contextlib.suppress(
+        ssl.SSLError, ConnectionError
+    ):  # a TLS-level EOF/reset also says closed
+        assert idle.sock.recv(1) == b""
+    idle.close()
+
+
+def test_unreachable_cluster_still_serves_and_allows(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    srv = Server(tmp_path, ["--kubeconfig", str(kubeconfig)])
+    try:
+        assert srv.session.get(srv.url + "/readyz", timeout=5).status_code == 503
+        answer = srv.post("/mutate", b.review(b.pod())).json()["response"]
+        assert answer["allowed"] is True and "patch" not in answer
+        assert answer["warnings"] == [
+            "tidal: pod admitted unchanged: cluster caches not synced yet"
+        ]
+        checked = srv.post("/validate", b.review(b.hpa_v2())).json()["response"]
+        assert checked["allowed"] is True and "conflict checks skipped" in checked["warnings"][0]
+    finally:
+        assert srv.stop() == 0
 
 
 def test_pod_mutation_over_https(server: Server) -> None:
