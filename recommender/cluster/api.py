@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import urllib3
@@ -129,7 +129,7 @@ class KubeApi:
     def merge_patch(self, path: str, patch: Mapping[str, Any]) -> JSON:
         return self.request("PATCH", path, body=patch, content_type="application/merge-patch+json")
 
-    def json_patch(self, path: str, ops: list[Mapping[str, Any]]) -> JSON:
+    def json_patch(self, path: str, ops: Sequence[Mapping[str, Any]]) -> JSON:
         return self.request("PATCH", path, body=ops, content_type="application/json-patch+json")
 
     def delete(self, path: str) -> None:

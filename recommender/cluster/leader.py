@@ -68,7 +68,7 @@ class LeaseElector:
         path = paths.lease(self.namespace, self.name)
         lease = self.api.get(path)
         if lease is None:
-            body = {
+            body: dict[str, Any] = {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
                 "metadata": {"name": self.name, "namespace": self.namespace},
