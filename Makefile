@@ -35,7 +35,7 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/recommender_bench.py
-	$(BIN)/python benchmarks/webhook_load.py --seconds 10
+	$(BIN)/python benchmarks/webhook_load.py
 
 clean:
 	rm -rf $(VENV) .tidal
