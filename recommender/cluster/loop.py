@@ -225,17 +225,16 @@ class Recommender:
             self.prometheus_backoff.failed()
             return
         # Aggregates restored from checkpoints already hold this history.
-        fresh = np.array(
-            [
-                self.model.find(ContainerKey(n, w, c)) is None
-                for n, w, c in zip(samples.namespace, samples.workload, samples.container,
-                                   strict=True)
-            ],
-            dtype=bool,
-        )
-        self._ingest(samples.select(fresh), "prometheus", stats.dropped)
+        restored = [
+            f"{k.namespace}\0{k.workload}\0{k.container}"
+            for row, k in enumerate(self.model.keys) if self.model.any_count[row] > 0
+        ]
+        if restored and len(samples):
+            keys = samples.namespace + "\0" + samples.workload + "\0" + samples.container
+            samples = samples.select(~np.isin(keys, np.array(restored, dtype=object)))
+        self._ingest(samples, "prometheus", stats.dropped)
         self.prometheus_until = now
-        log.info("bootstrapped %d samples from Prometheus in %d queries", int(fresh.sum()),
+        log.info("bootstrapped %d samples from Prometheus in %d queries", len(samples),
                  stats.queries)
 
     def live_samples(self, view: ClusterView) -> None:

@@ -1,0 +1,41 @@
+"""The in-cluster loop bootstrapping from a real Prometheus (API mocked over HTTP)."""
+
+from __future__ import annotations
+
+import pytest
+
+from recommender.cluster.api import KubeApi
+from recommender.cluster.loop import Recommender
+from recommender.cluster.settings import RecommenderSettings
+from recommender.input.prometheus import PrometheusSettings, PrometheusSource
+from recommender.quantity import parse_quantity
+from tests.cluster.fakeapi import FakeApiServer, client_for
+from tests.cluster.objects import deployment_objects, vpa_object
+from tests.prometheus.backfill import WEB_CPU
+
+pytestmark = pytest.mark.slow
+VPAS = ("/apis/autoscaling.k8s.io/v1", "verticalpodautoscalers")
+
+
+def test_bootstrap_from_prometheus_gives_a_recommendation_at_once(prometheus_server):
+    with FakeApiServer() as fake:
+        deployment, rs, _ = deployment_objects("shop", "web", 0)  # old pods are gone
+        fake.store.add("/apis/apps/v1", "deployments", [deployment])
+        fake.store.add("/apis/apps/v1", "replicasets", [rs])
+        fake.store.add(*VPAS, [vpa_object("shop", "web", "web")])
+        source = PrometheusSource(PrometheusSettings(prometheus_server.url))
+        rec = Recommender(RecommenderSettings(), KubeApi(client_for(fake.url), qps=0), source,
+                          clock=lambda: prometheus_server.end)
+        report = rec.run_once()
+        assert report.errors == {"metrics_api": 1}
+        assert report.samples > 700  # 2 pods x (cpu + memory) x 193 hours, + the OOM kill
+        status = fake.store.objects[VPAS][("shop", "web")]["status"]
+        (entry,) = status["recommendation"]["containerRecommendations"]
+        cpu = parse_quantity(entry["target"]["cpu"])
+        assert max(WEB_CPU.values()) <= cpu <= max(WEB_CPU.values()) * 1.25
+        # Memory peaks per day: the larger pod's 300Mi, plus the 15% margin.
+        assert 300 * 2**20 * 1.15 <= parse_quantity(entry["target"]["memory"]) < 400 * 2**20
+        conditions = {c["type"]: c["status"] for c in status["conditions"]}
+        assert conditions == {"RecommendationProvided": "True", "NoPodsMatched": "True"}
+        row = rec.model.find(rec.model.keys[0])
+        assert rec.model.oom_count[row] == 1
