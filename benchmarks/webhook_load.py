@@ -12,7 +12,7 @@ the floor) with keep-alive connections from 127.0.0.1 only:
 falling back to a Python keep-alive client pool when a tool is missing. Every phase is bounded
 in time. Targets: p99 < 5 ms at 1,000 admissions/s, handler within 1.5x of the no-op.
 
-    .venv/bin/python benchmarks/webhook_load.py [--rate 1000] [--seconds 5] [--rounds 3] [--json out.json]
+    .venv/bin/python benchmarks/webhook_load.py [--rate 1000] [--seconds 5] [--rounds 3]
 """
 
 from __future__ import annotations
