@@ -106,6 +106,7 @@ class Recommender:
         self.metrics_backoff = Backoff(initial_s=settings.interval_s, max_s=600.0)
         self.prometheus_backoff = Backoff(initial_s=settings.interval_s, max_s=600.0)
         self.last_loop_end: float | None = None
+        self.leading = False
         self.reset()
 
     def reset(self) -> None:
@@ -495,7 +496,7 @@ class Recommender:
         retry = self.settings.retry_period_s
         while not stop.is_set():
             if elector is not None:
-                leading = elector.try_acquire_or_renew()
+                leading = self.leading = elector.try_acquire_or_renew()
                 self.telemetry.leader.set(1 if leading else 0)
                 if not leading:
                     if self.bootstrapped:
@@ -503,6 +504,7 @@ class Recommender:
                         self.reset()
                     stop.wait(retry)
                     continue
+            self.leading = True
             report = self.run_once(checkpoints=False)
             deadline = time.monotonic() + max(self.settings.interval_s - report.seconds, 0.0)
             # Checkpoints are written in the idle part of the interval, not inside the loop.
@@ -519,9 +521,11 @@ class Recommender:
                 stop.wait(min(retry, max(deadline - time.monotonic(), 0.0)))
                 if elector is not None and not elector.try_acquire_or_renew():
                     self.telemetry.leader.set(0)
+                    self.leading = False
                     break
         if elector is not None:
             elector.release()
+        self.leading = False
 
 
 def _known_gpu(name: str) -> bool:

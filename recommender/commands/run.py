@@ -103,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.time()
 
     def healthy() -> bool:
+        """Standbys are healthy; a leader whose loop has not finished for long is not."""
+        if not recommender.leading:
+            return True
         last = recommender.last_loop_end or started
         return time.time() - last < max(5 * settings.interval_s, 300.0)
 

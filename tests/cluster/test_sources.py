@@ -133,3 +133,31 @@ def test_unreachable_prometheus_and_metrics_api_never_crash_the_loop(cluster):
     assert report.errors == {"prometheus": 1, "metrics_api": 1}
     assert rec.metrics_backoff.failures == 1 and not rec.metrics_backoff.ready()
     assert rec.run_once().errors == {}  # both backing off: skipped quietly this loop
+
+
+def test_run_loops_while_leading_and_releases_the_lease_on_stop(cluster):
+    import threading
+
+    api = KubeApi(client_for(cluster.url), qps=0)
+    settings = RecommenderSettings(interval_s=0.2, retry_period_s=0.05)
+    rec = Recommender(settings, api)
+    elector = LeaseElector(api, "tidal-system", settings.lease, "me", 15)
+    stop = threading.Event()
+    thread = threading.Thread(target=rec.run, args=(stop, elector))
+    thread.start()
+    sample = rec.telemetry.registry.get_sample_value
+    try:
+        for _ in range(100):
+            if (sample("tidal_recommender_checkpoints_written_total") or 0) >= 1:
+                break
+            stop.wait(0.05)
+        assert rec.leading and sample("tidal_recommender_leader") == 1
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    lease = cluster.store.objects[("/apis/coordination.k8s.io/v1", "leases")][
+        ("tidal-system", "tidal-recommender-tidal")]
+    assert lease["spec"]["holderIdentity"] == "" and not rec.leading
+    checkpoints = cluster.store.objects[
+        ("/apis/autoscaling.k8s.io/v1", "verticalpodautoscalercheckpoints")]
+    assert ("shop", "web-app") in checkpoints  # written between loops
