@@ -58,6 +58,10 @@ RECOMMENDER_NAME = "tidal"  # as manifests/base/recommender-deployment.yaml runs
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 25.0  # gunicorn's graceful timeout is 20 s
 STATE_FILE = "state.json"
+MUTATING_WEBHOOK = "pods.tidal.dev"
+VALIDATING_WEBHOOK = "autoscalers.tidal.dev"
+# Test and benchmark stacks add this label to their namespaceSelectors (``namespace_labels``).
+E2E_LABEL = "tidal.dev/e2e"
 WEBHOOK = "webhook"
 RECOMMENDER = "recommender"
 
@@ -98,6 +102,21 @@ def webhook_configurations(
     return configurations
 
 
+def unscoped_tidal_webhooks(cluster: KubeCluster) -> list[str]:
+    """Configurations sending every namespace to a Tidal webhook (``make dev``'s, say).
+
+    Stacks scoped by a namespace label (tests, benchmarks) are not listed.
+    """
+    found = set()
+    for kind in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
+        for config in cluster.get_json(kind)["items"]:
+            for hook in config.get("webhooks") or []:
+                labels = (hook.get("namespaceSelector") or {}).get("matchLabels") or {}
+                if hook["name"] in (MUTATING_WEBHOOK, VALIDATING_WEBHOOK) and not labels:
+                    found.add(f"{kind[:-1]}/{config['metadata']['name']}")
+    return sorted(found)
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -113,7 +132,7 @@ def _alive(pid: int, marker: str) -> bool:
     return state != "Z" and marker.encode() in cmdline
 
 
-def _stop(pid: int, marker: str, timeout: float = STOP_TIMEOUT) -> bool:
+def stop_process(pid: int, marker: str, timeout: float = STOP_TIMEOUT) -> bool:
     """SIGTERM the process group we started (gunicorn and its workers), SIGKILL on timeout."""
     if not _alive(pid, marker):
         return False
@@ -265,7 +284,7 @@ class DevStack:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             out.write(f"\n==== {stamp} {' '.join(argv)}\n".encode())
             out.flush()
-            proc = _popen(argv, out, env, cwd=self.settings.state_dir)
+            proc = popen_detached(argv, out, env, cwd=self.settings.state_dir)
         entry = {"pid": proc.pid, "port": port, "marker": marker, "argv": argv}
         state = self.read_state()
         state[component] = entry
@@ -330,7 +349,7 @@ class DevStack:
         """Stop one recorded process; True if it was running."""
         state = self.read_state()
         entry = state.pop(component, None)
-        stopped = bool(entry) and _stop(int(entry["pid"]), entry["marker"])
+        stopped = bool(entry) and stop_process(int(entry["pid"]), entry["marker"])
         if entry is not None:
             self._save(state)
         return stopped
@@ -391,7 +410,9 @@ class DevStack:
             self.state_file.unlink()
 
 
-def _popen(argv: list[str], out: Any, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+def popen_detached(
+    argv: list[str], out: Any, env: dict[str, str], cwd: Path
+) -> subprocess.Popen[bytes]:
     """A detached background process (own session: its group is stopped as one)."""
     cwd.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(

@@ -21,12 +21,15 @@ from typing import Any
 
 import pytest
 
-from scripts.dev import DevSettings, DevStack
+from scripts.dev import (
+    E2E_LABEL,
+    VALIDATING_WEBHOOK,
+    DevSettings,
+    DevStack,
+    unscoped_tidal_webhooks,
+)
 from tests.e2e.cluster import KubeCluster, wait_until
 
-E2E_LABEL = "tidal.dev/e2e"
-MUTATING_WEBHOOK = "pods.tidal.dev"
-VALIDATING_WEBHOOK = "autoscalers.tidal.dev"
 SYNC_TIMEOUT = 30.0
 
 
@@ -54,20 +57,6 @@ def webhook_stack(cluster: KubeCluster, root: Path) -> Iterator[DevStack]:
         yield stack
     finally:
         stack.down()
-
-
-def unscoped_tidal_webhooks(cluster: KubeCluster) -> list[str]:
-    """Configurations with Tidal's webhooks for all namespaces (``make dev``'s, say)."""
-    found = []
-    for kind in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
-        for config in cluster.get_json(kind)["items"]:
-            for hook in config.get("webhooks") or []:
-                selector = (hook.get("namespaceSelector") or {}).get("matchLabels") or {}
-                if hook["name"] in (MUTATING_WEBHOOK, VALIDATING_WEBHOOK) and (
-                    E2E_LABEL not in selector
-                ):
-                    found.append(f"{kind[:-1]}/{config['metadata']['name']}")
-    return sorted(set(found))
 
 
 def stack_namespace(cluster: KubeCluster, stack: DevStack, prefix: str) -> str:
