@@ -80,12 +80,14 @@ class KubeApi:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type
-        method, url, headers, body, post = self.api.param_serialize(
+        # The body is plain JSON already: it skips the client's model sanitising walk (a
+        # tenth of the CPU of a checkpoint write) and is encoded once by the REST layer.
+        method, url, headers, _, post = self.api.param_serialize(
             method,
             path,
             query_params=[(k, v) for k, v in (query or {}).items() if v is not None],
             header_params=headers,
-            body=body,
+            body=None,
             auth_settings=["BearerToken"],
         )
         try:
