@@ -90,8 +90,12 @@ def to_bytes(value: float, step_bytes: int = 1) -> int:
     return int(round_up(value, step_bytes))
 
 
-def _exact_suffix(number: int, table: dict[str, int]) -> str | None:
-    for suffix, factor in sorted(table.items(), key=lambda kv: -kv[1]):
+_BINARY_DESC = sorted(_BINARY.items(), key=lambda kv: -kv[1])
+_DECIMAL_DESC = [("T", 10**12), ("G", 10**9), ("M", 10**6), ("k", 10**3)]
+
+
+def _exact_suffix(number: int, table: list[tuple[str, int]]) -> str | None:
+    for suffix, factor in table:
         if number % factor == 0:
             return f"{number // factor}{suffix}"
     return None
@@ -108,11 +112,8 @@ def format_bytes(value: float, step_bytes: int = 1) -> str:
     number = to_bytes(value, step_bytes)
     if number == 0:
         return "0"
-    binary = _exact_suffix(number, {k: v for k, v in _BINARY.items()})
-    if binary:
-        return binary
-    decimal = _exact_suffix(number, {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12})
-    return decimal or str(number)
+    exact = _exact_suffix(number, _BINARY_DESC) or _exact_suffix(number, _DECIMAL_DESC)
+    return exact or str(number)
 
 
 def format_quantity(resource: str, value: float, rounding: Rounding | None = None) -> str:
