@@ -36,7 +36,7 @@ from recommender.cluster.targets import INTERMEDIATE, WELL_KNOWN, PodInfo, Targe
 from recommender.cluster.telemetry import Telemetry
 from recommender.history import Samples
 from recommender.input.backoff import Backoff, SourceUnavailable
-from recommender.input.dcgm import gpu_models
+from recommender.input.dcgm import gpu_models, model_from_product
 from recommender.input.metrics_api import pod_metrics_samples
 from recommender.input.prometheus import FetchStats, PrometheusSource
 from recommender.logic.gpu import GpuModel, gpu_model
@@ -209,7 +209,22 @@ class Recommender:
             self._error("checkpoints")
         if self.prometheus is not None:
             self._bootstrap_prometheus(view)
+        if self.gpu is None:
+            self.gpu = self._gpu_from_nodes()
         self.bootstrapped = True
+
+    def _gpu_from_nodes(self) -> GpuModel | None:
+        """The most common ``nvidia.com/gpu.product`` node label (GPU feature discovery)."""
+        counts: dict[str, int] = defaultdict(int)
+        try:
+            for node in self.api.list("/api/v1/nodes", self.settings.page_size):
+                labels = (node.get("metadata") or {}).get("labels") or {}
+                if product := labels.get("nvidia.com/gpu.product"):
+                    counts[product] += 1
+        except ApiException as exc:
+            log.info("GPU model from node labels unavailable: %s", exc.reason)
+            return None
+        return _gpu_of(max(counts, key=counts.__getitem__)) if counts else None
 
     def _bootstrap_prometheus(self, view: ClusterView) -> None:
         assert self.prometheus is not None
@@ -219,7 +234,7 @@ class Recommender:
         try:
             samples = self.prometheus.history(start, now, view.workload_of(), stats)
             if self.gpu is None and (models := gpu_models(self.prometheus.client, now)):
-                self.gpu = gpu_model(models[0]) if _known_gpu(models[0]) else None
+                self.gpu = _gpu_of(models[0])
         except SourceUnavailable as exc:
             log.warning("history bootstrap skipped: %s", exc)
             self._error("prometheus")
@@ -528,12 +543,13 @@ class Recommender:
         self.leading = False
 
 
-def _known_gpu(name: str) -> bool:
+def _gpu_of(product: str) -> GpuModel | None:
+    """The GPU model for a product name (dcgm ``modelName``, node ``nvidia.com/gpu.product``)."""
+    name = model_from_product(product)
     try:
-        gpu_model(name)
+        return gpu_model(name)
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def served(vpas: Iterable[Vpa], name: str) -> list[Vpa]:

@@ -53,3 +53,24 @@ def gpu_models(client: PrometheusClient, at: float) -> list[str]:
         reverse=True,
     )
     return [name for _, name in counted if name]
+
+
+_FAMILIES = ("H200", "H100", "A100", "L40S", "A10G", "L4", "T4")
+_DEFAULT_MEMORY = {"H200": "141GB", "H100": "80GB", "A100": "80GB"}
+
+
+def model_from_product(product: str) -> str | None:
+    """Tidal's GPU model name for dcgm-exporter's ``modelName`` or the node label
+    ``nvidia.com/gpu.product`` (``NVIDIA A100-SXM4-40GB``, ``NVIDIA-H100-80GB-HBM3``,
+    ``Tesla-T4``); None when the family is unknown."""
+    text = product.upper().replace("-", " ").replace("_", " ")
+    words = text.split()
+    family = next((f for f in _FAMILIES if f in words), None)
+    if family is None:
+        return None
+    if family not in _DEFAULT_MEMORY:
+        return family
+    memory = next((w for w in words if w.endswith("GB") and w[:-2].isdigit()), None)
+    if family == "A100" and memory == "40GB":
+        return "A100-40GB"
+    return f"{family}-{_DEFAULT_MEMORY[family]}"

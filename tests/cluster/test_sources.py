@@ -161,3 +161,13 @@ def test_run_loops_while_leading_and_releases_the_lease_on_stop(cluster):
     checkpoints = cluster.store.objects[
         ("/apis/autoscaling.k8s.io/v1", "verticalpodautoscalercheckpoints")]
     assert ("shop", "web-app") in checkpoints  # written between loops
+
+
+def test_gpu_model_from_node_labels(cluster):
+    cluster.store.add("/api/v1", "nodes", [
+        {"metadata": {"name": f"gpu-{i}", "labels": {"nvidia.com/gpu.product": product}}}
+        for i, product in enumerate(["NVIDIA-H100-80GB-HBM3"] * 2 + ["Tesla-T4"])
+    ])
+    rec = Recommender(RecommenderSettings(), KubeApi(client_for(cluster.url), qps=0))
+    rec.run_once()
+    assert rec.gpu is not None and rec.gpu.name == "H100-80GB"

@@ -11,7 +11,7 @@ from recommender.input.prometheus import PrometheusSettings, PrometheusSource
 from recommender.quantity import parse_quantity
 from tests.cluster.fakeapi import FakeApiServer, client_for
 from tests.cluster.objects import deployment_objects, vpa_object
-from tests.prometheus.backfill import WEB_CPU
+from tests.prometheus.backfill import HOUR, WEB_CPU
 
 pytestmark = pytest.mark.slow
 VPAS = ("/apis/autoscaling.k8s.io/v1", "verticalpodautoscalers")
@@ -39,3 +39,26 @@ def test_bootstrap_from_prometheus_gives_a_recommendation_at_once(prometheus_ser
         assert conditions == {"RecommendationProvided": "True", "NoPodsMatched": "True"}
         row = rec.model.find(rec.model.keys[0])
         assert rec.model.oom_count[row] == 1
+        assert rec.gpu is not None and rec.gpu.name == "A100-80GB"  # dcgm modelName
+
+
+def test_prometheus_is_the_live_source_while_the_metrics_api_is_missing(prometheus_server):
+    now = {"t": prometheus_server.end - 2 * HOUR}
+    with FakeApiServer() as fake:
+        deployment, rs, _ = deployment_objects("shop", "web", 0)
+        fake.store.add("/apis/apps/v1", "deployments", [deployment])
+        fake.store.add("/apis/apps/v1", "replicasets", [rs])
+        fake.store.add(*VPAS, [vpa_object("shop", "web", "web")])
+        source = PrometheusSource(PrometheusSettings(prometheus_server.url, namespace="shop"))
+        settings = RecommenderSettings(interval_s=60.0)
+        rec = Recommender(settings, KubeApi(client_for(fake.url), qps=0), source,
+                          clock=lambda: now["t"])
+        rec.run_once()
+        before = int(rec.model.sample_count.sum())
+        now["t"] += 30 * 60  # under the 1 h resolution: nothing new to ask for
+        assert rec.run_once().samples == 0
+        now["t"] += 90 * 60
+        rec.metrics_backoff.next_attempt = float("inf")  # the metrics API stays down
+        report = rec.run_once()
+        assert report.samples > 0 and report.errors == {}
+        assert int(rec.model.sample_count.sum()) == before + 2 * 2  # 2 pods x 2 new hours

@@ -173,3 +173,19 @@ def test_unreachable_prometheus_is_retried_then_reported():
         client.query("up", 0)
     assert delays == [0.5, 1.0, 2.0] and client.requests == 4
     assert not math.isnan(sum(delays))
+
+
+@pytest.mark.parametrize(("product", "model"), [
+    ("NVIDIA A100-SXM4-80GB", "A100-80GB"),
+    ("NVIDIA A100-PCIE-40GB", "A100-40GB"),
+    ("NVIDIA-H100-80GB-HBM3", "H100-80GB"),
+    ("NVIDIA H200", "H200-141GB"),
+    ("Tesla-T4", "T4"),
+    ("NVIDIA L40S", "L40S"),
+    ("NVIDIA L4", "L4"),
+    ("Quadro RTX 8000", None),
+])
+def test_gpu_product_names_map_to_models(product, model):
+    from recommender.input.dcgm import model_from_product
+
+    assert model_from_product(product) == model
