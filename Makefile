@@ -56,7 +56,7 @@ cluster-down: dev-down
 # `make dev`: on that cluster, the webhook and the recommender run on this host (TLS on
 # 127.0.0.1, logs in .tidal/logs/) and are registered like manifests/ installs them
 # (scripts/dev.py, docs/playground.md). `make cluster-down` stops them too.
-.PHONY: dev dev-down dev-status
+.PHONY: dev dev-down dev-status bench-e2e
 
 dev: $(STAMP)
 	$(BIN)/python -m scripts.dev up
@@ -66,3 +66,8 @@ dev-down:
 
 dev-status: $(STAMP)
 	$(BIN)/python -m scripts.dev status
+
+# Pod-creation latency through a throwaway control plane: no webhook, Tidal's, upstream VPA's
+# (built once from benchmarks/upstream-vpa/go.mod into ~/.cache/tidal/bin/).
+bench-e2e: $(STAMP)
+	$(BIN)/python benchmarks/e2e_admission.py

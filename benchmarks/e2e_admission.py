@@ -28,9 +28,11 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import http.client
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -66,6 +68,7 @@ TARGET_P50_MS = 3.0
 WARMUP = 20
 VPA_GROUP, VPA_VERSION, VPA_PLURAL = "autoscaling.k8s.io", "v1", "verticalpodautoscalers"
 RECOMMENDATION = {"cpu": "250m", "memory": "100Mi"}
+JSON = "application/json"
 
 
 # --------------------------------------------------------------------------- upstream
@@ -251,6 +254,52 @@ def webhook_seconds(cluster: KubeCluster) -> dict[str, tuple[float, float]]:
     return {name: (total, calls) for name, (total, calls) in totals.items()}
 
 
+def admission_review(scenario: Scenario) -> bytes:
+    """An AdmissionReview for creating one of the scenario's pods, as the apiserver sends it."""
+    pod = json.loads(json.dumps(scenario.template))
+    pod["metadata"].update(name=f"direct-{uuid.uuid4().hex[:8]}", namespace=scenario.namespace)
+    gvk = {"group": "", "version": "v1", "kind": "Pod"}
+    gvr = {"group": "", "version": "v1", "resource": "pods"}
+    request = {
+        "uid": str(uuid.uuid4()), "kind": gvk, "resource": gvr, "requestKind": gvk,
+        "requestResource": gvr, "name": pod["metadata"]["name"],
+        "namespace": scenario.namespace, "operation": "CREATE",
+        "userInfo": {"username": "system:admin"}, "object": pod, "oldObject": None,
+        "dryRun": False, "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
+    }  # fmt: skip
+    review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+    return json.dumps(review).encode()
+
+
+def direct_latencies(
+    targets: dict[str, tuple[int, str, Scenario]], ca: Path, count: int, rounds: int
+) -> dict[str, list[float]]:
+    """Milliseconds per POST of an AdmissionReview to each webhook, interleaved rounds."""
+    context = ssl.create_default_context(cafile=str(ca))
+    connections = {
+        name: http.client.HTTPSConnection(LOOPBACK, port, context=context)
+        for name, (port, _, _) in targets.items()
+    }
+    results: dict[str, list[float]] = {name: [] for name in targets}
+    per_round = -(-count // rounds)
+    for round_ in range(rounds + 1):  # round 0 warms the connections up
+        for name, (_, path, scenario) in targets.items():
+            for _ in range(WARMUP if round_ == 0 else per_round):
+                body = admission_review(scenario)
+                started = time.perf_counter()
+                connections[name].request("POST", path, body, {"Content-Type": JSON})
+                response = connections[name].getresponse()
+                answer = json.loads(response.read())
+                elapsed = (time.perf_counter() - started) * 1000
+                if "patch" not in answer["response"]:
+                    raise RuntimeError(f"{name} did not size the pod: {answer['response']}")
+                if round_:
+                    results[name].append(elapsed)
+    for connection in connections.values():
+        connection.close()
+    return {name: values[:count] for name, values in results.items()}
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
@@ -310,7 +359,7 @@ def cluster_for(kubeconfig: Path | None, root: Path) -> Iterator[KubeCluster]:
 @contextlib.contextmanager
 def upstream_webhook(
     binary: Path, cluster: KubeCluster, certs: Any, root: Path, labels: dict[str, str]
-) -> Iterator[None]:
+) -> Iterator[int]:
     port, metrics = free_port(), free_port()
     argv = [
         str(binary), f"--kubeconfig={cluster.kubeconfig}",
@@ -326,7 +375,7 @@ def upstream_webhook(
     config = upstream_configuration(name, port, certs.ca_cert.read_bytes(), labels)
     try:
         cluster.kubectl("apply", "-f", "-", input=json.dumps(config), check=True)
-        yield
+        yield port
     finally:
         cluster.kubectl("delete", "mutatingwebhookconfiguration", name, "--ignore-not-found")
         stop_process(proc.pid, str(binary.name))
@@ -361,7 +410,7 @@ def measure(
     namespaces: list[str] = []
     try:
         stack.up()
-        with upstream_webhook(binary, cluster, stack.certs, root, upstream_labels):
+        with upstream_webhook(binary, cluster, stack.certs, root, upstream_labels) as port:
             scenarios = []
             for name, label, labels in (
                 ("none", "no mutating webhook", {BENCH_LABEL: f"none-{bench_id}"}),
@@ -383,6 +432,11 @@ def measure(
                     left = args.pods - scenario.created
                     scenario.create(api, min(per_round, left))
             load_after, calls_after = os.getloadavg()[0], webhook_seconds(cluster)
+            direct = direct_latencies(
+                {"Tidal": (stack.webhook_port or 0, "/mutate", scenarios[1]),
+                 "upstream": (port, "/", scenarios[2])},
+                stack.certs.ca_cert, args.pods, args.rounds,
+            )  # fmt: skip
             for scenario in scenarios[1:]:
                 total, calls = np.subtract(
                     calls_after.get(scenario.webhook or "", (0.0, 0.0)),
@@ -401,6 +455,13 @@ def measure(
         f"({os.cpu_count()} cores, shared)",
     }
     ok = report(scenarios, meta)
+    print("\nthe same pod's AdmissionReview POSTed straight to each webhook (Python keep-alive "
+          "client, no apiserver):")  # fmt: skip
+    for name, values in direct.items():
+        print(
+            f"  {name:9} p50 {percentile(values, 50):6.2f} ms"
+            f"   p99 {percentile(values, 99):6.2f} ms"
+        )
     return 0 if ok or not args.check else 1
 
 
