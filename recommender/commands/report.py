@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         progress.stage("reading history")
         samples = load_samples(args)
         progress.stage(f"building the model from {len(samples):,} samples")
-        model = build_model(samples)
+        model = build_model(samples, strategy)
         progress.stage("recommending")
         recs = recommend(model, strategy, vpas, gpu)
     # File names only: a report is shared, local paths are noise (and break golden files).
