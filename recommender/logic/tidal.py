@@ -38,7 +38,10 @@ COST_HALF_LIFE_H = 72.0  # a model's past hours weigh half as much every 3 days
 MIN_HISTORY_H = 6  # observed hours before the selection replaces vpa's target
 GIB = float(2**30)
 # Cost of one idle unit-hour relative to one under-provisioned container-hour.
-IDLE_COST = {CPU: 2.0, GPU: 2.0}  # memory: vpa's daily peaks measured better (docs)
+# Only CPU follows the tide: it is compressible and resizable in place. GPUs are whole devices
+# fixed at pod creation (no in-place resize), so a pod created at night must not get the
+# night's GPU count; memory: vpa's daily peaks measured better (docs/quality.md).
+IDLE_COST = {CPU: 2.0}
 # A model that under-provisioned more than this share of a container's recent hours is not
 # chosen for it, however cheap: the cost trade never leaves one container starved.
 MAX_UNDER_RATE = 0.2
