@@ -21,11 +21,15 @@ from tests.e2e.cluster import KubeCluster, wait_until
 from tests.e2e.tidal_stack import (
     VALIDATING_WEBHOOK,
     apply,
+    container,
     denial,
+    deployment,
     dry_run,
+    hpa,
     probe_pod,
     set_recommendation,
     stack_namespace,
+    vpa,
     wait_for_webhook,
     webhook_stack,
     write_file,
@@ -36,55 +40,6 @@ from webhook.hpa import parse_hpa
 pytestmark = pytest.mark.e2e
 
 GPU = "nvidia.com/gpu"
-
-
-# --------------------------------------------------------------------------- objects
-
-
-def deployment(name: str, containers: list[dict[str, Any]], replicas: int = 2) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas, "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": containers}},
-        },
-    }  # fmt: skip
-
-
-def container(name: str, requests: Mapping[str, str], limits: Mapping[str, str] | None = None):
-    resources: dict[str, Any] = {"requests": dict(requests)}
-    if limits:
-        resources["limits"] = dict(limits)
-    return {"name": name, "image": "registry.invalid/app:1", "resources": resources}
-
-
-def vpa(name: str, target: str, mode: str = "Recreate", **policy: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
-        "updatePolicy": {"updateMode": mode},
-    }
-    if policy:
-        spec["resourcePolicy"] = {"containerPolicies": [{"containerName": "*", **policy}]}
-    return {
-        "apiVersion": "autoscaling.k8s.io/v1", "kind": "VerticalPodAutoscaler",
-        "metadata": {"name": name}, "spec": spec,
-    }  # fmt: skip
-
-
-def hpa(name: str, target: str, resource: str) -> dict[str, Any]:
-    metric = {
-        "type": "Resource",
-        "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": 70}},
-    }
-    return {
-        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": name},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
-            "minReplicas": 1, "maxReplicas": 5, "metrics": [metric],
-        },
-    }  # fmt: skip
 
 
 def in_namespace(obj: Mapping[str, Any], namespace: str) -> dict[str, Any]:

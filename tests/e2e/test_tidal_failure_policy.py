@@ -11,14 +11,17 @@ import pytest
 
 from scripts.dev import WEBHOOK
 from tests.e2e.cluster import KubeCluster, wait_until
-from tests.e2e.test_tidal_admission import container, deployment, hpa, vpa
 from tests.e2e.tidal_stack import (
     VALIDATING_WEBHOOK,
     apply,
+    container,
+    deployment,
     dry_run,
+    hpa,
     probe_pod,
     set_recommendation,
     stack_namespace,
+    vpa,
     wait_for_webhook,
     webhook_stack,
     write_file,

@@ -155,3 +155,58 @@ def denial(file: Path, message: str) -> str:
         f'Error from server (Forbidden): error when creating "{file}": admission webhook '
         f'"{VALIDATING_WEBHOOK}" denied the request: {message}\n'
     )
+
+
+# --------------------------------------------------------------------------- objects
+
+
+def deployment(name: str, containers: list[dict[str, Any]], replicas: int = 2) -> dict[str, Any]:
+    """A Deployment of ``containers``, pods labelled ``app: <name>``."""
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas, "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": containers}},
+        },
+    }  # fmt: skip
+
+
+def container(
+    name: str, requests: Mapping[str, str], limits: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A container with these requests (and limits); its image is never pulled."""
+    resources: dict[str, Any] = {"requests": dict(requests)}
+    if limits:
+        resources["limits"] = dict(limits)
+    return {"name": name, "image": "registry.invalid/app:1", "resources": resources}
+
+
+def vpa(name: str, target: str, mode: str = "Recreate", **policy: Any) -> dict[str, Any]:
+    """A VPA for Deployment ``target``; ``policy`` fields apply to container ``*``."""
+    spec: dict[str, Any] = {
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+        "updatePolicy": {"updateMode": mode},
+    }
+    if policy:
+        spec["resourcePolicy"] = {"containerPolicies": [{"containerName": "*", **policy}]}
+    return {
+        "apiVersion": "autoscaling.k8s.io/v1", "kind": "VerticalPodAutoscaler",
+        "metadata": {"name": name}, "spec": spec,
+    }  # fmt: skip
+
+
+def hpa(name: str, target: str, resource: str) -> dict[str, Any]:
+    """An autoscaling/v2 HPA on Deployment ``target`` scaling on ``resource`` utilization."""
+    metric = {
+        "type": "Resource",
+        "resource": {"name": resource, "target": {"type": "Utilization", "averageUtilization": 70}},
+    }
+    return {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+            "minReplicas": 1, "maxReplicas": 5, "metrics": [metric],
+        },
+    }  # fmt: skip
