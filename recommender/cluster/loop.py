@@ -13,44 +13,35 @@ import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from recommender.cluster import paths
 from recommender.cluster.api import ApiException, KubeApi
 from recommender.cluster.checkpoints import CheckpointWriter, collect_garbage, load_checkpoints
+from recommender.cluster.feed import UsageFeed
 from recommender.cluster.leader import LeaseElector
-from recommender.cluster.pods import oom_samples, pod_info
+from recommender.cluster.pods import oom_samples
 from recommender.cluster.settings import RecommenderSettings
-from recommender.cluster.status import (
-    Outcome,
-    StatusCache,
-    changed_meaningfully,
-    desired_status,
-)
-from recommender.cluster.targets import INTERMEDIATE, WELL_KNOWN, PodInfo, TargetIndex
+from recommender.cluster.status import Outcome
+from recommender.cluster.targets import PodInfo
 from recommender.cluster.telemetry import Telemetry
+from recommender.cluster.view import ClusterView, load_view
+from recommender.cluster.writer import StatusWriter
 from recommender.history import Samples
-from recommender.input.backoff import Backoff, SourceUnavailable
-from recommender.input.dcgm import gpu_models, model_from_product
-from recommender.input.metrics_api import pod_metrics_samples
-from recommender.input.prometheus import FetchStats, PrometheusSource
+from recommender.input.prometheus import PrometheusSource
 from recommender.logic.gpu import GpuModel, gpu_model
 from recommender.logic.recommend import recommend
 from recommender.logic.strategies import STRATEGIES
 from recommender.model.state import ContainerKey, UsageModel
 from recommender.quantity import Rounding
 from recommender.recommendation import ContainerRecommendation
-from recommender.vpa import Vpa, parse_vpa
+from recommender.vpa import Vpa
 
 log = logging.getLogger(__name__)
 RECOMMEND_BATCH = 4096
-UNMATCHED_GETS = 20  # more VPAs without pods than this per kind: list the kind instead
-TargetRefKey = tuple[str, str]  # (namespace, name)
 
 
 @dataclass
@@ -71,21 +62,6 @@ class LoopReport:
     phases: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
-@dataclass
-class ClusterView:
-    """The VPAs and pods of one loop."""
-
-    all_vpas: set[tuple[str, str]]
-    served: list[Vpa]
-    invalid: dict[tuple[str, str], tuple[Mapping[str, Any], str]]
-    index: TargetIndex
-    pods: list[PodInfo]
-
-    def workload_of(self) -> Callable[[str, str], str | None]:
-        table = {(p.namespace, p.name): p.workload for p in self.pods}
-        return lambda namespace, pod: table.get((namespace, pod))
-
-
 class Recommender:
     """The in-cluster recommender's state and loop."""
 
@@ -103,8 +79,8 @@ class Recommender:
         self.strategy = STRATEGIES.create(settings.strategy)
         self.gpu: GpuModel | None = gpu_model(settings.gpu_model)
         self.rounding = Rounding(settings.round_cpu_millicores, settings.round_memory_bytes)
-        self.metrics_backoff = Backoff(initial_s=settings.interval_s, max_s=600.0)
-        self.prometheus_backoff = Backoff(initial_s=settings.interval_s, max_s=600.0)
+        self.feed = UsageFeed(api, settings, prometheus, self._error, clock)
+        self.gpu_detected = False
         self.last_loop_end: float | None = None
         self.leading = False
         self.reset()
@@ -117,87 +93,24 @@ class Recommender:
             self.settings.workers, self.clock,
         )
         self.oom_seen: set[tuple[str, str, str, float]] = set()
-        self.statuses = StatusCache()
+        self.writer = StatusWriter(
+            self.api, self.rounding, self.settings.status_tolerance, self.settings.workers,
+            self.telemetry, self.clock,
+        )
         self.last_gc = -math.inf
         self.bootstrapped = False
-        self.prometheus_until: float | None = None
+        if hasattr(self, "feed"):
+            self.feed.reset()
         self.checkpoint_targets: list[tuple[Vpa, ContainerKey]] = []
 
     # -- reading the cluster ------------------------------------------------------------
     def load_view(self) -> ClusterView:
         """VPAs (served ones parsed, invalid ones with their reason) and pods."""
-        ns = self.settings.namespace
-        all_vpas: set[tuple[str, str]] = set()
-        served: list[Vpa] = []
-        invalid: dict[tuple[str, str], tuple[Mapping[str, Any], str]] = {}
-        for obj in self.api.list(paths.vpas(ns), self.settings.page_size):
-            meta = obj.get("metadata") or {}
-            meta.pop("managedFields", None)
-            key = (meta.get("namespace", ""), meta.get("name", ""))
-            all_vpas.add(key)
-            names = tuple(
-                r.get("name", "") for r in (obj.get("spec") or {}).get("recommenders") or []
-                if isinstance(r, Mapping)
-            )
-            if not Vpa(key[0], key[1], None, recommenders=names).served_by(self.settings.name):
-                continue
-            try:
-                served.append(parse_vpa(obj))
-            except ValueError as exc:
-                invalid[key] = (obj, str(exc))
-        index = TargetIndex()
-        for kind in INTERMEDIATE:  # to climb from pods to their top controllers
-            self._list_kind(kind, index)
-        pods = []
-        for obj in self.api.list(paths.pods(ns), self.settings.page_size):
-            info = pod_info(obj, index)
-            if info is not None:
-                pods.append(info)
-        self._check_unmatched_targets(served, pods, index)
-        return ClusterView(all_vpas, served, invalid, index, pods)
-
-    def _list_kind(self, kind: str, index: TargetIndex) -> None:
-        prefix, plural = WELL_KNOWN[kind]
-        try:
-            for obj in self.api.list(
-                paths.collection(prefix, plural, self.settings.namespace), self.settings.page_size
-            ):
-                index.add(kind, obj)
-        except ApiException as exc:
-            log.warning("listing %s: %s", plural, exc.reason)
-            self._error("list_workloads")
-
-    def _check_unmatched_targets(
-        self, served: list[Vpa], pods: list[PodInfo], index: TargetIndex
-    ) -> None:
-        """Whether the targets of VPAs that matched no pod exist: one GET each, or one list
-        per kind when many are unmatched. Targets with pods are known to exist."""
-        with_pods = {(p.namespace, p.workload) for p in pods}
-        unmatched: dict[str, list[TargetRefKey]] = defaultdict(list)
-        for vpa in served:
-            ref = vpa.target_ref
-            if ref is None or (vpa.namespace, ref.workload) in with_pods:
-                continue
-            if ref.kind in WELL_KNOWN and not index.exists(vpa.namespace, ref.kind, ref.name):
-                unmatched[ref.kind].append((vpa.namespace, ref.name))
-        for kind, refs in unmatched.items():
-            if len(refs) > UNMATCHED_GETS:
-                self._list_kind(kind, index)
-                continue
-            prefix, plural = WELL_KNOWN[kind]
-            for namespace, name in refs:
-                try:
-                    obj = self.api.get(f"{prefix}/namespaces/{namespace}/{plural}/{name}")
-                except ApiException as exc:
-                    log.warning("reading %s %s/%s: %s", kind, namespace, name, exc.reason)
-                    self._error("list_workloads")
-                    continue
-                if obj is not None:
-                    index.add(kind, obj)
+        return load_view(self.api, self.settings, self._error)
 
     # -- inputs -------------------------------------------------------------------------
     def bootstrap(self, view: ClusterView) -> None:
-        """Checkpoints first; then Prometheus history for aggregates without one."""
+        """Checkpoints of the served VPAs (Prometheus history follows through the feed)."""
         vpas = {(v.namespace, v.name): v for v in view.served}
         try:
             loaded = load_checkpoints(
@@ -207,87 +120,11 @@ class Recommender:
         except ApiException as exc:
             log.warning("loading checkpoints: %s", exc.reason)
             self._error("checkpoints")
-        if self.prometheus is not None:
-            self._bootstrap_prometheus(view)
-        if self.gpu is None:
-            self.gpu = self._gpu_from_nodes()
         self.bootstrapped = True
 
-    def _gpu_from_nodes(self) -> GpuModel | None:
-        """The most common ``nvidia.com/gpu.product`` node label (GPU feature discovery)."""
-        counts: dict[str, int] = defaultdict(int)
-        try:
-            for node in self.api.list("/api/v1/nodes", self.settings.page_size):
-                labels = (node.get("metadata") or {}).get("labels") or {}
-                if product := labels.get("nvidia.com/gpu.product"):
-                    counts[product] += 1
-        except ApiException as exc:
-            log.info("GPU model from node labels unavailable: %s", exc.reason)
-            return None
-        return _gpu_of(max(counts, key=counts.__getitem__)) if counts else None
-
-    def _bootstrap_prometheus(self, view: ClusterView) -> None:
-        assert self.prometheus is not None
-        now = self.clock()
-        start = now - self.settings.history_length_s
-        stats = FetchStats()
-        try:
-            samples = self.prometheus.history(start, now, view.workload_of(), stats)
-            if self.gpu is None and (models := gpu_models(self.prometheus.client, now)):
-                self.gpu = _gpu_of(models[0])
-        except SourceUnavailable as exc:
-            log.warning("history bootstrap skipped: %s", exc)
-            self._error("prometheus")
-            self.prometheus_backoff.failed()
-            return
-        # Aggregates restored from checkpoints already hold this history.
-        restored = [
-            f"{k.namespace}\0{k.workload}\0{k.container}"
-            for row, k in enumerate(self.model.keys) if self.model.any_count[row] > 0
-        ]
-        if restored and len(samples):
-            keys = samples.namespace + "\0" + samples.workload + "\0" + samples.container
-            samples = samples.select(~np.isin(keys, np.array(restored, dtype=object)))
-        self._ingest(samples, "prometheus", stats.dropped)
-        self.prometheus_until = now
-        log.info("bootstrapped %d samples from Prometheus in %d queries", len(samples),
-                 stats.queries)
-
-    def live_samples(self, view: ClusterView) -> None:
-        """The metrics API every loop; Prometheus (at its resolution) when the API is down."""
-        if self.metrics_backoff.ready():
-            try:
-                items = list(self.api.list(paths.pod_metrics(self.settings.namespace),
-                                           self.settings.page_size))
-                samples, dropped = pod_metrics_samples(items, view.workload_of(), self.clock())
-                self._ingest(samples, "metrics_api", dropped)
-                self.metrics_backoff.succeeded()
-                return
-            except (ApiException, OSError) as exc:
-                delay = self.metrics_backoff.failed()
-                log.warning("metrics API unavailable (retry in %.0fs): %s", delay,
-                            getattr(exc, "reason", exc))
-                self._error("metrics_api")
-        self._prometheus_increment(view)
-
-    def _prometheus_increment(self, view: ClusterView) -> None:
-        if self.prometheus is None or not self.prometheus_backoff.ready():
-            return
-        now = self.clock()
-        since = self.prometheus_until or now - self.settings.interval_s
-        if now - since < self.prometheus.settings.resolution_s:
-            return
-        stats = FetchStats()
-        try:
-            samples = self.prometheus.history(since + 1, now, view.workload_of(), stats)
-        except SourceUnavailable as exc:
-            log.warning("prometheus unavailable: %s", exc)
-            self._error("prometheus")
-            self.prometheus_backoff.failed()
-            return
-        self.prometheus_backoff.succeeded()
-        self.prometheus_until = now
-        self._ingest(samples, "prometheus", stats.dropped)
+    def restored(self) -> list[ContainerKey]:
+        """Aggregates holding history (restored from checkpoints) before any source."""
+        return [k for row, k in enumerate(self.model.keys) if self.model.any_count[row] > 0]
 
     def _ingest(self, samples: Samples, source: str, dropped: int = 0) -> None:
         if len(samples):
@@ -299,11 +136,11 @@ class Recommender:
             self.telemetry.dropped.labels(source).inc(dropped)
             self._report.dropped += dropped
 
-    def _error(self, stage: str) -> None:
-        self.telemetry.errors.labels(stage).inc()
+    def _error(self, stage: str, count: int = 1) -> None:
+        self.telemetry.errors.labels(stage).inc(count)
         report = getattr(self, "_report", None)
         if report is not None:
-            report.errors[stage] = report.errors.get(stage, 0) + 1
+            report.errors[stage] = report.errors.get(stage, 0) + count
 
     # -- the loop -----------------------------------------------------------------------
     def run_once(self, checkpoints: bool = True) -> LoopReport:
@@ -343,13 +180,19 @@ class Recommender:
         if not self.bootstrapped:
             self.bootstrap(view)
             phase("bootstrap")
-        self.live_samples(view)
+        for batch in self.feed.batches(view, self.restored() if self.feed.history_pending else []):
+            self._ingest(batch.samples, batch.source, batch.dropped)
+        if self.gpu is None and not self.gpu_detected:
+            self.gpu, self.gpu_detected = self.feed.gpu_model(), True
         oom = oom_samples(view.pods, self.oom_seen)
         self._ingest(oom, "pods")
         phase("metrics")
         outcomes, targets = self.outcomes(view)
         phase("recommend")
-        self.write_statuses(view, outcomes, report)
+        writes = self.writer.write(outcomes)
+        report.status_writes, report.unchanged = writes.written, writes.unchanged
+        if writes.failed:
+            self._error("status", writes.failed)
         phase("status")
         self.checkpoint_targets = targets
         if checkpoints:
@@ -459,53 +302,6 @@ class Recommender:
         flush()
         return grouped
 
-    def write_statuses(
-        self,
-        view: ClusterView,
-        outcomes: Mapping[tuple[str, str], tuple[Mapping[str, Any], Outcome]],
-        report: LoopReport,
-    ) -> None:
-        """Patch the status of VPAs whose status changed meaningfully, ``workers`` at once."""
-        now, tolerance = self.clock(), self.settings.status_tolerance
-        patches = []
-        for key, (obj, outcome) in outcomes.items():
-            old = obj.get("status") or {}
-            if self.statuses.unchanged(key, obj, outcome, tolerance):
-                report.unchanged += 1
-                continue
-            new = desired_status(outcome, old, self.rounding, now)
-            if changed_meaningfully(old, new, tolerance):
-                patches.append((*key, new))
-            else:
-                report.unchanged += 1
-                self.statuses.remember(key, obj)
-        self.telemetry.status_skipped.inc(report.unchanged)
-
-        def patch(item: tuple[str, str, dict[str, Any]]) -> bool:
-            namespace, name, status = item
-            try:
-                written = self.api.merge_patch(
-                    paths.vpa_status(namespace, name), {"status": status}
-                )
-                self.statuses.remember((namespace, name), written)
-                return True
-            except (ApiException, OSError) as exc:
-                log.warning("status of %s/%s: %s", namespace, name,
-                            getattr(exc, "reason", exc))
-                self.statuses.forget((namespace, name))
-                return False
-
-        if not patches:
-            return
-        with ThreadPoolExecutor(max_workers=max(self.settings.workers, 1)) as pool:
-            results = list(pool.map(patch, patches))
-        report.status_writes = sum(results)
-        failed = len(results) - report.status_writes
-        if failed:
-            self.telemetry.errors.labels("status").inc(failed)
-            report.errors["status"] = report.errors.get("status", 0) + failed
-        self.telemetry.status_writes.inc(report.status_writes)
-
     def run(self, stop: threading.Event, elector: LeaseElector | None = None) -> None:
         """Loop every interval until ``stop``; with an elector, only while leading."""
         retry = self.settings.retry_period_s
@@ -541,17 +337,3 @@ class Recommender:
         if elector is not None:
             elector.release()
         self.leading = False
-
-
-def _gpu_of(product: str) -> GpuModel | None:
-    """The GPU model for a product name (dcgm ``modelName``, node ``nvidia.com/gpu.product``)."""
-    name = model_from_product(product)
-    try:
-        return gpu_model(name)
-    except ValueError:
-        return None
-
-
-def served(vpas: Iterable[Vpa], name: str) -> list[Vpa]:
-    """The VPAs a recommender called ``name`` serves."""
-    return [v for v in vpas if v.served_by(name)]

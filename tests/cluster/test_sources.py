@@ -131,8 +131,9 @@ def test_unreachable_prometheus_and_metrics_api_never_crash_the_loop(cluster):
     rec = Recommender(RecommenderSettings(), KubeApi(client_for(cluster.url), qps=0), prometheus)
     report = rec.run_once()
     assert report.errors == {"prometheus": 1, "metrics_api": 1}
-    assert rec.metrics_backoff.failures == 1 and not rec.metrics_backoff.ready()
+    assert rec.feed.metrics_backoff.failures == 1 and not rec.feed.metrics_backoff.ready()
     assert rec.run_once().errors == {}  # both backing off: skipped quietly this loop
+    assert rec.feed.history_pending  # the bootstrap is retried once Prometheus answers
 
 
 def test_run_loops_while_leading_and_releases_the_lease_on_stop(cluster):

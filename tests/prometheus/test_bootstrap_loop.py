@@ -58,7 +58,7 @@ def test_prometheus_is_the_live_source_while_the_metrics_api_is_missing(promethe
         now["t"] += 30 * 60  # under the 1 h resolution: nothing new to ask for
         assert rec.run_once().samples == 0
         now["t"] += 90 * 60
-        rec.metrics_backoff.next_attempt = float("inf")  # the metrics API stays down
+        rec.feed.metrics_backoff.next_attempt = float("inf")  # the metrics API stays down
         report = rec.run_once()
         assert report.samples > 0 and report.errors == {}
         assert int(rec.model.sample_count.sum()) == before + 2 * 2  # 2 pods x 2 new hours
