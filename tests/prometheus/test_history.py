@@ -163,6 +163,16 @@ def test_recommend_cli_reads_prometheus(prometheus_server, capsys):
     assert "Deployment/web" in out and "bad-1" not in out
 
 
+def test_report_cli_reads_prometheus(prometheus_server, capsys):
+    from recommender.cli import main
+
+    code = main(["report", "--prometheus-url", prometheus_server.url, "--namespace", "ml",
+                 "--history-length", "2d", "--format", "json"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "StatefulSet/trainer" in out and "StatefulSet/legacy" in out
+
+
 def test_unreachable_prometheus_is_retried_then_reported():
     delays: list[float] = []
     client = PrometheusClient("http://127.0.0.1:9", retries=3, retry_delay_s=0.5,
