@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     if args.once:
         report = recommender.run_once()
         log.info("%s", report)
-        return 1 if report.errors else 0
+        # An absent metrics API or Prometheus is a degraded source, not a failed loop.
+        return 1 if set(report.errors) - {"metrics_api", "prometheus"} else 0
     started = time.time()
 
     def healthy() -> bool:

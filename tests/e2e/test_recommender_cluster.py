@@ -268,3 +268,43 @@ def test_racing_candidates_only_one_wins(kube_cluster, kube_namespace, api):
     assert results == [True, False]
     settings = replace(_settings(ns), lease_name="race")
     assert settings.lease == "race"
+
+
+def test_run_command_serves_metrics_holds_the_lease_and_releases_it(
+    kube_cluster, kube_namespace, crds
+):
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    ns = kube_namespace
+    _apply(kube_cluster, ns, _deployment("web", 1), _vpa("web", "web"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recommender", "run", "--kubeconfig", str(kube_cluster.kubeconfig),
+         "--namespace", ns, "--lease-namespace", ns, "--interval", "1s", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+    )
+    try:
+        def holder() -> str:
+            proc_ = kube_cluster.kubectl("get", "lease", "-n", ns, "tidal-recommender-tidal",
+                                         "-o", "jsonpath={.spec.holderIdentity}")
+            return proc_.stdout if proc_.returncode == 0 else ""
+
+        assert wait_until(holder, timeout=60, what="the Lease")
+        status = wait_until(lambda: _status(kube_cluster, ns, "web"), timeout=60,
+                            what="the VPA status")
+        provided = _conditions(status)["RecommendationProvided"]
+        assert (provided["status"], provided["reason"]) == ("False", "NoHistory")
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        assert b"tidal_recommender_leader 1.0" in body
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert holder() == ""  # released on SIGTERM
