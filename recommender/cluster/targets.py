@@ -76,4 +76,3 @@ class PodInfo:
     containers: tuple[str, ...]
     memory_requests: Mapping[str, float]
     oom_kills: tuple[tuple[str, float], ...] = ()  # (container, finishedAt) of OOMKilled
-

@@ -72,8 +72,9 @@ def load_view(api: KubeApi, settings: RecommenderSettings, on_error: OnError) ->
     _check_unmatched_targets(api, settings, on_error, served, pods, index)
     return ClusterView(all_vpas, served, invalid, index, pods)
 
+
 def _list_kind(
-api: KubeApi, settings: RecommenderSettings, on_error: OnError, kind: str, index: TargetIndex
+    api: KubeApi, settings: RecommenderSettings, on_error: OnError, kind: str, index: TargetIndex
 ) -> None:
     prefix, plural = WELL_KNOWN[kind]
     try:
@@ -85,9 +86,14 @@ api: KubeApi, settings: RecommenderSettings, on_error: OnError, kind: str, index
         log.warning("listing %s: %s", plural, exc.reason)
         on_error("list_workloads")
 
+
 def _check_unmatched_targets(
-api: KubeApi, settings: RecommenderSettings, on_error: OnError,
-served: list[Vpa], pods: list[PodInfo], index: TargetIndex,
+    api: KubeApi,
+    settings: RecommenderSettings,
+    on_error: OnError,
+    served: list[Vpa],
+    pods: list[PodInfo],
+    index: TargetIndex,
 ) -> None:
     """Whether the targets of VPAs that matched no pod exist: one GET each, or one list
     per kind when many are unmatched. Targets with pods are known to exist."""
@@ -113,4 +119,3 @@ served: list[Vpa], pods: list[PodInfo], index: TargetIndex,
                 continue
             if obj is not None:
                 index.add(kind, obj)
-
