@@ -95,3 +95,38 @@ def test_wrong_version_or_empty_checkpoint_is_ignored():
     empty = {"version": "v3", "cpuHistogram": {"bucketWeights": {}, "totalWeight": 0}}
     assert not load_status(fresh, fresh.row(KEY), empty)
     assert fresh.any_count[0] == 0
+
+
+def test_a_checkpoint_written_by_upstream_loads():
+    """The shape the upstream recommender writes (sparse int weights, string indexes, a
+    reference at midnight, RFC 3339 times); the memory p90 lands in the bucket the weights
+    say."""
+    from recommender.model.buckets import MEMORY_BUCKETS
+
+    weights = {"3": 40, "37": 2, "38": 60, "39": 700, "40": 3800, "41": 10000, "42": 5400,
+               "43": 2900, "44": 400, "45": 30}
+    status = {
+        "firstSampleStart": "2026-11-20T04:46:22Z",
+        "lastSampleStart": "2026-11-27T15:11:24Z",
+        "lastUpdateTime": "2026-11-27T15:11:47Z",
+        "memoryHistogram": {"bucketWeights": weights,
+                            "referenceTimestamp": "2026-11-28T00:00:00Z",
+                            "totalWeight": 6.5},
+        "cpuHistogram": {"bucketWeights": {"10": 10000, "12": 2500},
+                         "referenceTimestamp": "2026-11-28T00:00:00Z", "totalWeight": 120.0},
+        "totalSamplesCount": 650000,
+        "version": "v3",
+    }
+    model = UsageModel()
+    assert load_status(model, model.row(KEY), status)
+    memory = model.histograms[MEMORY]
+    assert abs(memory.total[0] - 6.5) < 1e-9
+    assert abs(memory.weights[0].sum() - 6.5) < 1e-9
+    ordered = sorted((int(k), v) for k, v in weights.items())
+    cumulative, target = 0, 0.9 * sum(weights.values())
+    expected = next(i for i, w in ordered if (cumulative := cumulative + w) >= target)
+    assert memory.percentile(0.9)[0] == MEMORY_BUCKETS.ends[expected]
+    assert model.sample_count[0] == 650000
+    # Saved again, it is the same histogram.
+    again = save_histogram(memory, 0)["bucketWeights"]
+    assert again == weights
