@@ -55,8 +55,9 @@ def history_confidence(model: UsageModel, rows: np.ndarray) -> np.ndarray:
 
 def has_gpu_history(model: UsageModel, rows: np.ndarray) -> bool:
     """True when any of ``rows`` has GPU or GPU-memory samples."""
-    return bool(
-        model.histograms[GPU].total[rows].any() or model.histograms[GPU_MEMORY].total[rows].any()
+    return any(
+        hist.rows and hist.total[rows].any()
+        for hist in (model.histograms[GPU], model.histograms[GPU_MEMORY])
     )
 
 

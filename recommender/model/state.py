@@ -22,6 +22,7 @@ OOM_MIN_BUMP_BYTES = 100 * 2**20
 OOM_BUMP_RATIO = 1.2
 USAGE_RESOURCES = (CPU, GPU)  # every sample counts
 PEAK_RESOURCES = (MEMORY, GPU_MEMORY)  # one peak per pod container per window
+LAZY_RESOURCES = (GPU, GPU_MEMORY)  # histograms allocated at the first sample: most have none
 
 # Called with (resource, aggregate rows, times, values) for every accepted batch (OOMs too):
 # lets a strategy keep extra state (e.g. the tidal strategy's hourly peaks) beside the model.
@@ -120,8 +121,9 @@ class UsageModel:
         if rows <= old:
             return
         capacity = max(rows, 2 * old, 16)
-        for hist in self.histograms.values():
-            hist.grow(capacity)
+        for resource, hist in self.histograms.items():
+            if resource not in LAZY_RESOURCES or hist.rows:
+                hist.grow(capacity)
 
         def extend(a: np.ndarray, fill: float) -> np.ndarray:
             out = np.full(capacity, fill, dtype=a.dtype)
@@ -180,6 +182,8 @@ class UsageModel:
         if len(slots) == 0:
             return 0
         rows = self.slot_row[slots]
+        if resource in LAZY_RESOURCES and not self.histograms[resource].rows:
+            self.histograms[resource].grow(self.first_sample.shape[0])
         for observe in self.observers:
             observe(resource, rows, times, values)
         if resource == OOM:

@@ -90,3 +90,14 @@ def test_invalid_values_are_dropped():
     stats = model.ingest(batch)
     assert (stats.accepted, stats.dropped) == (1, 2)
     assert np.isclose(model.max_usage["cpu"][0], 0.5)
+
+
+def test_gpu_histograms_are_allocated_only_when_gpu_samples_arrive():
+    model = model_of(samples([(T0, "cpu", 0.5), (T0, "memory", 100 * MI)]))
+    assert model.histograms["gpu"].rows == 0
+    assert model.histograms["gpu_memory"].rows == 0
+    model.ingest(samples([(T0 + 60, "gpu", 0.3), (T0 + 60, "gpu_memory", 5e9)]))
+    assert model.histograms["gpu"].rows == model.histograms["cpu"].rows
+    assert model.histograms["gpu"].total[ROW] > 0
+    model.ingest(samples([(T0 + 120, "shop", "Deployment/new", "n-1", "c", "cpu", 1.0)]))
+    assert model.histograms["gpu_memory"].rows == model.histograms["cpu"].rows
