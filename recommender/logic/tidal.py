@@ -106,10 +106,7 @@ class TidalStrategy:
         for resource, bounds in list(out.items()):
             if resource not in self.idle_cost or resource not in peaks.peak:
                 continue
-            chosen = np.concatenate([
-                self.select(peaks, resource, rows[i: i + ROW_CHUNK])
-                for i in range(0, len(rows), ROW_CHUNK)
-            ]) if len(rows) else np.zeros(0)
+            chosen = self.targets(peaks, resource, rows) if len(rows) else np.zeros(0)
             target = np.where(np.isnan(chosen), bounds.target, chosen)
             target = np.maximum(target, floors.get(resource, 0.0))
             out[resource] = Bounds(
@@ -146,12 +143,12 @@ class TidalStrategy:
         previous[:, :, 1:] = stacked[:, :, :-1]
         return previous, np.stack(latest)
 
-    def select(self, peaks: HourlyPeaks, resource: str, rows: np.ndarray) -> np.ndarray:
-        """Next-hour target of each row by its cheapest model; NaN with too little history."""
+    def choose(self, peaks: HourlyPeaks, resource: str, rows: np.ndarray) -> np.ndarray:
+        """Index (base x margin) of each row's cheapest model; -1 with too little history."""
         hourly, mean = peaks.series(resource, rows)
         observed = ~np.isnan(hourly)
         hours = hourly.shape[1]
-        bases, latest_bases = self.base_predictions(hourly)
+        bases, _ = self.base_predictions(hourly)
         margins = np.asarray(self.margins)
         predicted = bases[:, None] * margins[None, :, None, None]  # (bases, margins, rows, hours)
         weight = np.exp2((np.arange(hours) - (hours - 1)) / self.cost_half_life_h)
@@ -170,7 +167,34 @@ class TidalStrategy:
             np.argmin(np.where(admissible, cost, np.inf), axis=0),
             np.argmin(rate + 1e-9 * cost, axis=0),  # none admissible: the safest model
         )
-        latest = (latest_bases[:, None] * margins[None, :, None]).reshape(-1, len(rows))
-        target = latest[best, np.arange(len(rows))]
         enough = observed.sum(axis=1) >= self.min_history_h
-        return np.where(enough & np.isfinite(target), target, np.nan)
+        return np.where(enough, best, -1)
+
+    def predict(
+        self, peaks: HourlyPeaks, resource: str, rows: np.ndarray, choice: np.ndarray
+    ) -> np.ndarray:
+        """Next-hour target of each row by its chosen model; NaN where none was chosen."""
+        hourly, _ = peaks.series(resource, rows)
+        _, latest = self.base_predictions(hourly)
+        margins = np.asarray(self.margins)
+        base, margin = np.divmod(np.maximum(choice, 0), len(margins))
+        target = latest[base, np.arange(len(rows))] * margins[margin]
+        return np.where((choice >= 0) & np.isfinite(target), target, np.nan)
+
+    def select(self, peaks: HourlyPeaks, resource: str, rows: np.ndarray) -> np.ndarray:
+        """Next-hour target of each row by its cheapest model; NaN with too little history."""
+        return self.predict(peaks, resource, rows, self.choose(peaks, resource, rows))
+
+    def targets(self, peaks: HourlyPeaks, resource: str, rows: np.ndarray) -> np.ndarray:
+        """:meth:`select` for many rows, each row's model chosen once per clock hour (the
+        costs move only when an hour completes; a loop every minute reuses the choice)."""
+        choice, hour = peaks.choices(repr(self), resource, int(rows.max()) + 1)
+        stale = rows[hour[rows] != peaks.ring.latest]
+        for i in range(0, len(stale), ROW_CHUNK):
+            chunk = stale[i : i + ROW_CHUNK]
+            choice[chunk] = self.choose(peaks, resource, chunk)
+            hour[chunk] = peaks.ring.latest
+        return np.concatenate([
+            self.predict(peaks, resource, rows[i : i + ROW_CHUNK], choice[rows[i : i + ROW_CHUNK]])
+            for i in range(0, len(rows), ROW_CHUNK)
+        ])

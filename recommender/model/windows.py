@@ -81,6 +81,17 @@ class HourlyPeaks:
         self.peak = {r: np.zeros((0, hours)) for r in resources}
         self.total = {r: np.zeros((0, hours), dtype=np.float32) for r in resources}
         self.count = {r: np.zeros((0, hours), dtype=np.float32) for r in resources}
+        # Strategies' per-row choices and the hour each was made in (-1: none), by strategy
+        # and resource, kept here so a choice is made once an hour, not on every loop.
+        self._choices: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+
+    def choices(self, owner: str, resource: str, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(choice, choice_hour)`` arrays of ``owner`` for ``resource``, >= ``rows`` long."""
+        choice, hour = self._choices.get((owner, resource), (np.zeros(0, np.int32),) * 2)
+        if choice.shape[0] < rows:
+            choice, hour = _grow(choice, rows, -1), _grow(hour.astype(np.int64), rows, -1)
+            self._choices[owner, resource] = (choice, hour)
+        return choice, hour
 
     def attach(self, model: UsageModel) -> HourlyPeaks:
         model.observers.append(self.observe)

@@ -130,3 +130,20 @@ def test_percentile_strategy_p95_and_max_over_fourteen_days():
     assert result["memory"] == pytest.approx(1000 * MI * 1.15)  # the 4000 Mi day is gone
     # Values 1..30 equally often: p95 is 29 (the end of 29's 5% bucket).
     assert 29.0 <= result["cpu"] <= 29.0 * 1.05 + 0.01
+
+
+def test_tidal_chooses_once_per_hour_and_again_when_an_hour_completes(monkeypatch):
+    strategy = TidalStrategy()
+    model = fed(strategy, steady("cpu", 1.0, days=1, step=300.0),
+                steady("memory", 300 * MI, days=1, step=300.0))
+    calls = []
+    original = TidalStrategy.choose
+    monkeypatch.setattr(TidalStrategy, "choose",
+                        lambda self, *a: calls.append(1) or original(self, *a))
+    first = targets(strategy, model)
+    assert len(calls) == 1
+    assert targets(strategy, model) == first  # same hour: the choice is reused
+    assert len(calls) == 1
+    model.ingest(steady("cpu", 1.0, days=1 / 24, step=300.0, start=T0 + DAY))
+    targets(strategy, model)  # a new hour: chosen again
+    assert len(calls) == 2
