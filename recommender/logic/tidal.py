@@ -47,6 +47,7 @@ IDLE_COST = {CPU: 2.0}
 MAX_UNDER_RATE = 0.2
 IDLE_UNIT = {CPU: 1.0, MEMORY: GIB, GPU: 1.0}  # cores, GiB, busy GPUs
 ROW_CHUNK = 1024  # containers evaluated at once (bounds the temporary arrays)
+REFRESH_BUDGET = 4096  # earlier choices refreshed per estimate (bounds a loop's cost)
 
 
 def window_maxima(peaks: np.ndarray, windows: tuple[int, ...]) -> np.ndarray:
@@ -88,6 +89,7 @@ class TidalStrategy:
     min_history_h: int = MIN_HISTORY_H
     idle_cost: dict[str, float] = field(default_factory=lambda: dict(IDLE_COST))
     max_under_rate: float = MAX_UNDER_RATE
+    refresh_budget: int = REFRESH_BUDGET
 
     def prepare(self, model: UsageModel) -> None:
         """Attach the hourly peaks this strategy needs (before the model ingests anything)."""
@@ -186,12 +188,22 @@ class TidalStrategy:
         return self.predict(peaks, resource, rows, self.choose(peaks, resource, rows))
 
     def targets(self, peaks: HourlyPeaks, resource: str, rows: np.ndarray) -> np.ndarray:
-        """:meth:`select` for many rows, each row's model chosen once per clock hour (the
-        costs move only when an hour completes; a loop every minute reuses the choice)."""
+        """:meth:`select` for many rows, each row's model chosen once per clock hour (costs
+        move only when an hour completes, so a loop every minute reuses the choice).
+
+        Rows reaching ``min_history_h`` get their first choice at once; at most
+        ``refresh_budget`` earlier choices are refreshed per call, oldest first, which bounds
+        the cost of the loop right after an hour completes for very many containers.
+        """
         choice, hour = peaks.choices(repr(self), resource, int(rows.max()) + 1)
-        stale = rows[hour[rows] != peaks.ring.latest]
-        for i in range(0, len(stale), ROW_CHUNK):
-            chunk = stale[i : i + ROW_CHUNK]
+        stale = hour[rows] != peaks.ring.latest
+        fresh = stale & (choice[rows] < 0)
+        fresh &= peaks.observed_hours(resource, rows) >= self.min_history_h
+        old = rows[stale & (choice[rows] >= 0)]
+        old = old[np.argsort(hour[old], kind="stable")][: self.refresh_budget]
+        due = np.concatenate([rows[fresh], old])
+        for i in range(0, len(due), ROW_CHUNK):
+            chunk = due[i : i + ROW_CHUNK]
             choice[chunk] = self.choose(peaks, resource, chunk)
             hour[chunk] = peaks.ring.latest
         return np.concatenate([

@@ -133,6 +133,12 @@ class HourlyPeaks:
             np.maximum.at(self.count[resource], (rows, cols), 1.0)
             np.maximum.at(self.total[resource], (rows, cols), values)
 
+    def observed_hours(self, resource: str, rows: np.ndarray) -> np.ndarray:
+        """How many of the kept hours of each row have a sample."""
+        cols, held = self.ring.chronological()
+        count = _rows(self.count[resource], rows, self.ring.length)[:, cols]
+        return ((count > 0) & held[None, :]).sum(axis=1)
+
     def series(self, resource: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(peaks, means)`` of ``rows``, shape rows x hours, oldest hour first, NaN where
         the hour has no sample."""

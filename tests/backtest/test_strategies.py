@@ -147,3 +147,27 @@ def test_tidal_chooses_once_per_hour_and_again_when_an_hour_completes(monkeypatc
     model.ingest(steady("cpu", 1.0, days=1 / 24, step=300.0, start=T0 + DAY))
     targets(strategy, model)  # a new hour: chosen again
     assert len(calls) == 2
+
+
+def test_tidal_refreshes_at_most_its_budget_of_earlier_choices(monkeypatch):
+    strategy = TidalStrategy(refresh_budget=1)
+    parts = [steady("cpu", 1.0 + i, days=1, step=300.0, container=f"c{i}") for i in range(3)]
+    model = fed(strategy, *parts)
+    chosen = []
+    original = TidalStrategy.choose
+
+    def counting(self, peaks, resource, rows):
+        chosen.append(len(rows))
+        return original(self, peaks, resource, rows)
+
+    monkeypatch.setattr(TidalStrategy, "choose", counting)
+    targets(strategy, model)
+    assert chosen == [3]  # first choices are never held back
+    model.ingest(Samples.concat(
+        [steady("cpu", 1.0, days=1 / 24, step=300.0, start=T0 + DAY, container=f"c{i}")
+         for i in range(3)]
+    ))
+    targets(strategy, model)
+    assert chosen == [3, 1]  # then one refresh per call, oldest first
+    targets(strategy, model)
+    assert chosen == [3, 1, 1]
