@@ -34,7 +34,7 @@ from recommender.history import Samples
 from recommender.input.prometheus import PrometheusSource
 from recommender.logic.gpu import GpuModel, gpu_model
 from recommender.logic.recommend import recommend
-from recommender.logic.strategies import STRATEGIES
+from recommender.logic.strategies import STRATEGIES, prepare_model
 from recommender.model.state import ContainerKey, UsageModel
 from recommender.quantity import Rounding
 from recommender.recommendation import ContainerRecommendation
@@ -87,7 +87,7 @@ class Recommender:
 
     def reset(self) -> None:
         """Forget all state (on start and when leadership is lost)."""
-        self.model = UsageModel()
+        self.model = prepare_model(UsageModel(), self.strategy)
         self.checkpoints = CheckpointWriter(
             self.api, self.settings.checkpoint_interval_s, self.settings.checkpoint_deadline_s,
             self.settings.workers, self.clock,

@@ -66,6 +66,9 @@ def _conditions(status: dict) -> dict[str, dict]:
 
 
 def _settings(**kw) -> RecommenderSettings:
+    # The loop's mechanics, on upstream's numbers: tidal's hourly state is not checkpointed,
+    # so a restart gives vpa's numbers until it has seen MIN_HISTORY_H hours again.
+    kw.setdefault("strategy", "vpa")
     return RecommenderSettings(checkpoint_interval_s=0, gc_interval_s=0, **kw)
 
 

@@ -88,6 +88,9 @@ def api(kube_cluster: KubeCluster, crds: None) -> Iterator[KubeApi]:
 
 
 def _settings(namespace: str, **kw: Any) -> RecommenderSettings:
+    # Upstream's numbers: checkpoints hold the histograms; tidal's hourly state is not
+    # checkpointed (after a restart it gives vpa's numbers until it has seen enough hours).
+    kw.setdefault("strategy", "vpa")
     return RecommenderSettings(
         namespace=namespace, checkpoint_interval_s=0, gc_interval_s=0, **kw
     )
