@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/recommender_bench.py
 	$(BIN)/python benchmarks/webhook_load.py
 
-clean:
+clean: cluster-down
 	rm -rf $(VENV) .tidal
 
 # Local Kubernetes control plane (tests/e2e/cluster.py, docs/playground.md). The binaries
