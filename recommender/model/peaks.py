@@ -89,8 +89,11 @@ class WindowPeaks:
         key = slots * width + offset
         g_max = np.full(n_slots * width, -np.inf)
         np.maximum.at(g_max, key, values)
-        g_usage = np.zeros(n_slots * width)
-        np.maximum.at(g_usage, key, np.where(is_oom, 0.0, values))
+        if is_oom.any():  # the usage peak leaves OOM bumps out
+            g_usage = np.zeros(n_slots * width)
+            np.maximum.at(g_usage, key, np.where(is_oom, 0.0, values))
+        else:
+            g_usage = g_max
         groups = np.flatnonzero(g_max > -np.inf)
         g_slot, g_offset = np.divmod(groups, width)
         g_max, g_usage = g_max[groups], g_usage[groups]
