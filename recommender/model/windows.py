@@ -11,6 +11,8 @@ than the ring are ignored. OOM samples count as a peak of the bumped memory the 
 
 from __future__ import annotations
 
+from typing import Self
+
 import numpy as np
 
 from recommender.history import CPU, GPU, MEMORY, OOM
@@ -69,7 +71,29 @@ class _Ring:
         return cols, self.period[cols] == periods
 
 
-class HourlyPeaks:
+class _ModelObserver:
+    """State a strategy keeps beside the model, fed every batch the model ingests."""
+
+    def observe(
+        self, resource: str, rows: np.ndarray, times: np.ndarray, values: np.ndarray
+    ) -> None:
+        raise NotImplementedError
+
+    def attach(self, model: UsageModel) -> Self:
+        model.observers.append(self.observe)
+        return self
+
+    @classmethod
+    def of(cls, model: UsageModel) -> Self | None:
+        """The instance of this class observing ``model``, if any."""
+        for observer in model.observers:
+            owner = getattr(observer, "__self__", None)
+            if isinstance(owner, cls):
+                return owner
+        return None
+
+
+class HourlyPeaks(_ModelObserver):
     """Peak, sum and count of every clock hour for each aggregate, last ``hours`` hours."""
 
     def __init__(
@@ -92,19 +116,6 @@ class HourlyPeaks:
             choice, hour = _grow(choice, rows, -1), _grow(hour.astype(np.int64), rows, -1)
             self._choices[owner, resource] = (choice, hour)
         return choice, hour
-
-    def attach(self, model: UsageModel) -> HourlyPeaks:
-        model.observers.append(self.observe)
-        return self
-
-    @classmethod
-    def of(cls, model: UsageModel) -> HourlyPeaks | None:
-        """The instance observing ``model``, if any."""
-        for observer in model.observers:
-            owner = getattr(observer, "__self__", None)
-            if isinstance(owner, cls):
-                return owner
-        return None
 
     def observe(
         self, resource: str, rows: np.ndarray, times: np.ndarray, values: np.ndarray
@@ -154,7 +165,7 @@ class HourlyPeaks:
         return np.where(seen, peak, np.nan), mean
 
 
-class DailyHistograms:
+class DailyHistograms(_ModelObserver):
     """Undecayed per-day histograms and maxima for each aggregate, last ``days`` days."""
 
     SCHEMES: dict[str, BucketScheme] = {CPU: CPU_BUCKETS, MEMORY: MEMORY_BUCKETS, GPU: GPU_BUCKETS}
@@ -167,18 +178,6 @@ class DailyHistograms:
             for r in resources
         }
         self.maximum = {r: np.zeros((0, days)) for r in resources}
-
-    def attach(self, model: UsageModel) -> DailyHistograms:
-        model.observers.append(self.observe)
-        return self
-
-    @classmethod
-    def of(cls, model: UsageModel) -> DailyHistograms | None:
-        for observer in model.observers:
-            owner = getattr(observer, "__self__", None)
-            if isinstance(owner, cls):
-                return owner
-        return None
 
     def observe(
         self, resource: str, rows: np.ndarray, times: np.ndarray, values: np.ndarray
