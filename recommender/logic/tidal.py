@@ -46,7 +46,7 @@ IDLE_COST = {CPU: 2.0}
 # chosen for it, however cheap: the cost trade never leaves one container starved.
 MAX_UNDER_RATE = 0.2
 IDLE_UNIT = {CPU: 1.0, MEMORY: GIB, GPU: 1.0}  # cores, GiB, busy GPUs
-ROW_CHUNK = 1024  # containers evaluated at once (bounds the temporary arrays)
+ROW_CHUNK = 256  # containers evaluated at once: bounds the temporaries, stays in cache
 REFRESH_BUDGET = 4096  # earlier choices refreshed per estimate (bounds a loop's cost)
 
 
