@@ -39,15 +39,13 @@ def pod_shares(
     keys: Sequence[ContainerKey], rows: np.ndarray, vpas: dict[tuple[str, str], Vpa]
 ) -> np.ndarray:
     """1 / (containers of the workload that get a recommendation), per row."""
+    workloads = [keys[row][:2] for row in rows.tolist()]
     active: dict[tuple[str, str], int] = defaultdict(int)
-    for row in rows:
-        key = keys[row]
-        policy = _policy(vpas.get((key.namespace, key.workload)), key.container)
+    for row, workload in zip(rows.tolist(), workloads, strict=True):
+        policy = _policy(vpas.get(workload), keys[row].container) if vpas else None
         if policy is None or policy.mode != "Off":
-            active[(key.namespace, key.workload)] += 1
-    return np.array(
-        [1.0 / max(active[(keys[r].namespace, keys[r].workload)], 1) for r in rows]
-    )
+            active[workload] += 1
+    return np.array([1.0 / max(active[workload], 1) for workload in workloads])
 
 
 def recommend(
@@ -63,24 +61,18 @@ def recommend(
     if len(rows) == 0:
         return []
     bounds = strategy.estimate(model, rows, pod_shares(model.keys, rows, index))
-    columns = {
-        (resource, field): getattr(bounds[resource], field).tolist()
-        for resource in bounds
-        for field in ("target", "lower", "upper")
-    }
-    evidences = evidence(model, rows)
+    fields = ("target", "lower", "upper")
+    cpu = [getattr(bounds[CPU], f).tolist() for f in fields]
+    memory = [getattr(bounds[MEMORY], f).tolist() for f in fields]
+    busy = [getattr(bounds[GPU], f).tolist() for f in fields] if GPU in bounds else None
+    held = [getattr(bounds[GPU_MEMORY], f).tolist() for f in fields] if GPU in bounds else None
     out = []
-    for i, row in enumerate(rows.tolist()):
+    for i, (row, ev) in enumerate(zip(rows.tolist(), evidence(model, rows), strict=True)):
         key = model.keys[row]
-        maps: list[dict[str, float]] = []
-        for field in ("target", "lower", "upper"):
-            values = {
-                K8S_CPU: columns[CPU, field][i],
-                K8S_MEMORY: columns[MEMORY, field][i],
-            }
-            if GPU in bounds:
-                values.update(size_gpu(columns[GPU, field][i], columns[GPU_MEMORY, field][i], gpu))
-            maps.append(values)
+        maps = [{K8S_CPU: cpu[f][i], K8S_MEMORY: memory[f][i]} for f in range(3)]
+        if busy is not None and held is not None:
+            for f in range(3):
+                maps[f].update(size_gpu(busy[f][i], held[f][i], gpu))
         rec = ContainerRecommendation(
             container=key.container,
             namespace=key.namespace,
@@ -89,9 +81,10 @@ def recommend(
             lower_bound=maps[1],
             upper_bound=maps[2],
             uncapped_target=dict(maps[0]),
-            evidence=evidences[i],
+            evidence=ev,
         )
-        capped = apply_policy(rec, _policy(index.get((key.namespace, key.workload)), key.container))
+        policy = _policy(index.get((key.namespace, key.workload)), key.container) if index else None
+        capped = apply_policy(rec, policy)
         if capped is not None:
             out.append(capped)
     return out
