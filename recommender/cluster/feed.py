@@ -32,6 +32,7 @@ class Batch(NamedTuple):
     source: str  # metrics_api | prometheus
     samples: Samples
     dropped: int  # malformed values already dropped by the source
+    minutes_per_sample: float = 1.0  # the time each sample stands for (Prometheus: its step)
 
 
 class UsageFeed:
@@ -93,7 +94,7 @@ class UsageFeed:
             samples = samples.select(~np.isin(keys, known))
         log.info("bootstrapped %d samples from Prometheus in %d queries", len(samples),
                  stats.queries)
-        return Batch("prometheus", samples, stats.dropped)
+        return Batch("prometheus", samples, stats.dropped, self._step_minutes())
 
     def _metrics_api(self, view: ClusterView) -> Batch | None:
         try:
@@ -127,7 +128,10 @@ class UsageFeed:
             return None
         self.prometheus_backoff.succeeded()
         self.prometheus_until = now
-        return Batch("prometheus", samples, stats.dropped)
+        return Batch("prometheus", samples, stats.dropped, self._step_minutes())
+
+    def _step_minutes(self) -> float:
+        return self.prometheus.settings.resolution_s / 60.0 if self.prometheus else 1.0
 
     def gpu_model(self) -> GpuModel | None:
         """dcgm-exporter's most common ``modelName``, else the most common node label

@@ -126,9 +126,11 @@ class Recommender:
         """Aggregates holding history (restored from checkpoints) before any source."""
         return [k for row, k in enumerate(self.model.keys) if self.model.any_count[row] > 0]
 
-    def _ingest(self, samples: Samples, source: str, dropped: int = 0) -> None:
+    def _ingest(
+        self, samples: Samples, source: str, dropped: int = 0, minutes_per_sample: float = 1.0
+    ) -> None:
         if len(samples):
-            stats = self.model.ingest(samples.sorted_by_time())
+            stats = self.model.ingest(samples.sorted_by_time(), minutes_per_sample)
             dropped += stats.dropped
             self.telemetry.samples.labels(source).inc(stats.accepted)
             self._report.samples += stats.accepted
@@ -181,7 +183,7 @@ class Recommender:
             self.bootstrap(view)
             phase("bootstrap")
         for batch in self.feed.batches(view, self.restored() if self.feed.history_pending else []):
-            self._ingest(batch.samples, batch.source, batch.dropped)
+            self._ingest(batch.samples, batch.source, batch.dropped, batch.minutes_per_sample)
         if self.gpu is None and not self.gpu_detected:
             self.gpu, self.gpu_detected = self.feed.gpu_model(), True
         oom = oom_samples(view.pods, self.oom_seen)

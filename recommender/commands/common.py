@@ -110,9 +110,20 @@ def engine_options(args: argparse.Namespace) -> tuple[Strategy, GpuModel | None,
         raise UsageError(str(exc)) from None
 
 
-def build_model(samples: Samples, strategy: Strategy | None = None) -> UsageModel:
+def minutes_per_sample(args: argparse.Namespace) -> float:
+    """The time each loaded sample stands for: Prometheus history is read at its step."""
+    if getattr(args, "prometheus_url", None):
+        from recommender.input.prometheus import PrometheusSettings
+
+        return PrometheusSettings(url="").resolution_s / 60.0
+    return 1.0
+
+
+def build_model(
+    samples: Samples, strategy: Strategy | None = None, minutes: float = 1.0
+) -> UsageModel:
     model = UsageModel()
     if strategy is not None:
         prepare_model(model, strategy)
-    model.ingest(samples.sorted_by_time())
+    model.ingest(samples.sorted_by_time(), minutes)
     return model

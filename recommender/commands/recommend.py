@@ -12,6 +12,7 @@ from recommender.commands.common import (
     engine_options,
     load_policies,
     load_samples,
+    minutes_per_sample,
 )
 from recommender.logic.recommend import recommend
 from recommender.output.recommendations import (
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     strategy, gpu, rounding = engine_options(args)
     vpas = load_policies(args.policy)
     samples = load_samples(args)
-    recs = recommend(build_model(samples, strategy), strategy, vpas, gpu)
+    recs = recommend(build_model(samples, strategy, minutes_per_sample(args)), strategy, vpas, gpu)
     if args.format == "table":
         sys.stdout.write(render_table(recs))
         return 0

@@ -20,6 +20,7 @@ from recommender.commands.common import (
     engine_options,
     load_policies,
     load_samples,
+    minutes_per_sample,
 )
 from recommender.history import Samples
 from recommender.input.store import DEFAULT_STORE
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         progress.stage("reading history")
         samples = load_samples(args)
         progress.stage(f"building the model from {len(samples):,} samples")
-        model = build_model(samples, strategy)
+        model = build_model(samples, strategy, minutes_per_sample(args))
         progress.stage("recommending")
         recs = recommend(model, strategy, vpas, gpu)
     # File names only: a report is shared, local paths are noise (and break golden files).

@@ -101,7 +101,7 @@ def evidence(model: UsageModel, rows: np.ndarray) -> list[dict[str, float | int]
     return [
         {
             "historySpanHours": round(s / 3600.0, 2),
-            "samples": c,
+            "samples": round(c),  # one-minute samples
             "firstSample": f,
             "lastSample": la,
             "oomKills": o,

@@ -75,10 +75,10 @@ class UsageModel:
         # Evidence per aggregate. Confidence uses CPU samples, as upstream; `any_*` all samples.
         self.first_sample = np.zeros(0)
         self.last_sample = np.zeros(0)
-        self.sample_count = np.zeros(0, dtype=np.int64)
+        self.sample_count = np.zeros(0)  # in one-minute samples (see ingest)
         self.any_first = np.zeros(0)
         self.any_last = np.zeros(0)
-        self.any_count = np.zeros(0, dtype=np.int64)
+        self.any_count = np.zeros(0)
         self.max_usage = {r: np.zeros(0) for r in (CPU, MEMORY, GPU, GPU_MEMORY)}
         self.oom_count = np.zeros(0, dtype=np.int64)
         self.last_oom = np.zeros(0)
@@ -154,8 +154,14 @@ class UsageModel:
         return out
 
     # -- ingest -------------------------------------------------------------------------
-    def ingest(self, samples: Samples) -> IngestStats:
-        """Add a batch of samples of any resources (any order)."""
+    def ingest(self, samples: Samples, minutes_per_sample: float = 1.0) -> IngestStats:
+        """Add a batch of samples of any resources (any order).
+
+        ``minutes_per_sample`` is how much time each sample stands for: 60 for hourly history
+        from Prometheus. A usage sample then weighs, and counts towards confidence, as that
+        many one-minute samples (upstream counts every sample as one minute, so a bootstrap at
+        1 h resolution keeps its bounds wide for days).
+        """
         stats = IngestStats()
         if not len(samples):
             return stats
@@ -165,7 +171,8 @@ class UsageModel:
             if not mask.any():
                 continue
             accepted = self.ingest_arrays(
-                resource, slots[mask], samples.timestamp[mask], samples.value[mask]
+                resource, slots[mask], samples.timestamp[mask], samples.value[mask],
+                minutes_per_sample,
             )
             stats.by_resource[resource] = accepted
             stats.accepted += accepted
@@ -173,7 +180,12 @@ class UsageModel:
         return stats
 
     def ingest_arrays(
-        self, resource: str, slots: np.ndarray, times: np.ndarray, values: np.ndarray
+        self,
+        resource: str,
+        slots: np.ndarray,
+        times: np.ndarray,
+        values: np.ndarray,
+        minutes_per_sample: float = 1.0,
     ) -> int:
         """Hot path: samples of one resource for known slots. Returns samples accepted."""
         valid = np.isfinite(values) & (values >= 0) & np.isfinite(times)
@@ -189,22 +201,26 @@ class UsageModel:
         if resource == OOM:
             return self._record_ooms(slots, rows, times, values)
         if resource in USAGE_RESOURCES:
-            self.histograms[resource].add(rows, values, times, USAGE_SAMPLE_WEIGHT)
+            weight = USAGE_SAMPLE_WEIGHT * minutes_per_sample
+            self.histograms[resource].add(rows, values, times, weight)
             accepted = len(rows)
         else:
             accepted = self.peaks[resource].add(slots, rows, times, values)
         np.maximum.at(self.max_usage[resource], rows, values)
-        self._evidence(resource, rows, times)
+        self._evidence(resource, rows, times, minutes_per_sample)
         return accepted
 
-    def _evidence(self, resource: str, rows: np.ndarray, times: np.ndarray) -> None:
+    def _evidence(
+        self, resource: str, rows: np.ndarray, times: np.ndarray, minutes_per_sample: float
+    ) -> None:
+        counts = np.bincount(rows, minlength=self.any_count.shape[0]) * minutes_per_sample
         if resource == CPU:
             np.minimum.at(self.first_sample, rows, times)
             np.maximum.at(self.last_sample, rows, times)
-            self.sample_count += np.bincount(rows, minlength=self.sample_count.shape[0])
+            self.sample_count += counts
         np.minimum.at(self.any_first, rows, times)
         np.maximum.at(self.any_last, rows, times)
-        self.any_count += np.bincount(rows, minlength=self.any_count.shape[0])
+        self.any_count += counts
 
     def _record_ooms(
         self, slots: np.ndarray, rows: np.ndarray, times: np.ndarray, used: np.ndarray

@@ -61,4 +61,5 @@ def test_prometheus_is_the_live_source_while_the_metrics_api_is_missing(promethe
         rec.feed.metrics_backoff.next_attempt = float("inf")  # the metrics API stays down
         report = rec.run_once()
         assert report.samples > 0 and report.errors == {}
-        assert int(rec.model.sample_count.sum()) == before + 2 * 2  # 2 pods x 2 new hours
+        # 2 pods x 2 new hours, each hourly sample counting as 60 one-minute samples
+        assert int(rec.model.sample_count.sum()) == before + 2 * 2 * 60

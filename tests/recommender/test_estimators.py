@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from recommender.history import CPU, MEMORY
+from recommender.history import CPU, MEMORY, Samples
 from recommender.logic.estimators import confidence, confidence_multiplier
 from recommender.logic.recommend import recommend
 from recommender.logic.strategies import STRATEGIES, VpaStrategy
@@ -68,3 +68,20 @@ def test_no_history_bounds():
 def test_unknown_strategy_lists_valid_ones():
     with pytest.raises(ValueError, match="valid strategies: .*vpa"):
         STRATEGIES.create("nope")
+
+
+def test_hourly_history_counts_as_the_minutes_it_stands_for():
+    # Eight days of hourly samples (a Prometheus bootstrap at 1 h resolution).
+    hourly = [steady(CPU, 0.5, 8, step=3600.0), steady(MEMORY, 300 * MI, 8, step=3600.0)]
+    upstream = model_of(*hourly)
+    (wide,) = recommend(upstream, VpaStrategy())
+    bootstrap = model_of()
+    bootstrap.ingest(Samples.concat(hourly).sorted_by_time(), minutes_per_sample=60)
+    (tight,) = recommend(bootstrap, VpaStrategy())
+    assert tight.target == wide.target  # same distribution, only the evidence differs
+    assert wide.evidence["confidenceDays"] == pytest.approx(192 / 1440, abs=1e-3)
+    assert tight.evidence["confidenceDays"] == pytest.approx(191 / 24, abs=1e-3)
+    assert tight.evidence["samples"] == 192 * 60
+    # constant usage: p95 and p90 share a bucket, so upper = target x (1 + 1/confidence)
+    assert tight.upper_bound["cpu"] == pytest.approx(tight.target["cpu"] * (1 + 24 / 191))
+    assert wide.upper_bound["cpu"] == pytest.approx(wide.target["cpu"] * (1 + 1440 / 192))
