@@ -201,6 +201,13 @@ class Recommender:
             report.checkpoints = self.write_checkpoints()
             phase("checkpoints")
         if self.clock() - self.last_gc >= self.settings.gc_interval_s:
+            # Pods gone for a whole memory window (CronJob runs, old ReplicaSets) hold nothing
+            # that can still change: drop them so the model does not grow with pod churn.
+            forgotten = self.model.forget_idle_slots(
+                self.clock() - self.model.settings.memory_window_s
+            )
+            if forgotten:
+                log.info("forgot %d idle pod containers", forgotten)
             try:
                 report.deleted_checkpoints = collect_garbage(
                     self.api, view.all_vpas, self.settings.namespace

@@ -118,6 +118,19 @@ class WindowPeaks:
         self.window_end[s] = g_end[latest]
         return int(len(slots))
 
+    def compact(self, keep: np.ndarray) -> None:
+        """Keep only the slots where ``keep`` (bool, one per slot in use) is true, renumbered
+        in order."""
+        n = keep.shape[0]
+        for name in ("window_end", "peak", "usage_peak", "last_time"):
+            setattr(self, name, getattr(self, name)[:n][keep].copy())
+
+    def idle(self, before: float, slots: int) -> np.ndarray:
+        """Slots (of the first ``slots``) with no sample since ``before`` and whose window has
+        closed: their peaks are in the histogram, nothing of theirs can change any more."""
+        closed = ~(self.window_end[:slots] > before)  # NaN (never used) counts as closed
+        return closed & ~(self.last_time[:slots] >= before)
+
     @staticmethod
     def slot_rows(slots: np.ndarray, rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:
         """Aggregate row of each ``wanted`` slot, from the (slot, row) pairs of a batch."""

@@ -240,6 +240,28 @@ class UsageModel:
         np.maximum.at(self.last_oom, rows, times)
         return accepted
 
+    def forget_idle_slots(self, before: float) -> int:
+        """Drop pod containers with no sample since ``before`` whose windows have closed
+        (pods long gone: CronJob runs, rollouts). Aggregates and histograms are untouched, so
+        recommendations do not change; returns how many were dropped."""
+        n = len(self._slots)
+        if not n:
+            return 0
+        idle = np.ones(n, dtype=bool)
+        for peaks in self.peaks.values():
+            idle &= peaks.idle(before, n)
+        if not idle.any():
+            return 0
+        keep = ~idle
+        for peaks in self.peaks.values():
+            peaks.compact(keep)
+        self.slot_row = self.slot_row[:n][keep].copy()
+        renumber = np.cumsum(keep) - 1
+        self._slots = {
+            key: int(renumber[index]) for key, index in self._slots.items() if keep[index]
+        }
+        return int(idle.sum())
+
     # -- views --------------------------------------------------------------------------
     def rows_with_history(self) -> np.ndarray:
         n = len(self.keys)

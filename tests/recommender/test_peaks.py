@@ -101,3 +101,36 @@ def test_gpu_histograms_are_allocated_only_when_gpu_samples_arrive():
     assert model.histograms["gpu"].total[ROW] > 0
     model.ingest(samples([(T0 + 120, "shop", "Deployment/new", "n-1", "c", "cpu", 1.0)]))
     assert model.histograms["gpu_memory"].rows == model.histograms["cpu"].rows
+
+
+def test_idle_pod_containers_are_forgotten_without_changing_recommendations():
+    from recommender.logic.recommend import recommend
+    from recommender.logic.strategies import VpaStrategy
+
+    runs = [  # a CronJob: a new pod every day, each running one hour
+        (T0 + d * DAY + m * 60, "batch", "CronJob/etl", f"etl-{d}", "etl", r, v)
+        for d in range(5) for m in range(60)
+        for r, v in (("cpu", 1.0 + d / 10), ("memory", (500 + 50 * d) * MI))
+    ]
+    model = model_of(samples(runs))
+    before = recommend(model, VpaStrategy())
+    assert len(model._slots) == 5
+    # Two days after the last run: every window has closed, nothing arrived since.
+    assert model.forget_idle_slots(T0 + 6 * DAY) == 5
+    assert len(model._slots) == 0
+    assert recommend(model, VpaStrategy()) == before
+    # A new run is a new slot with its own window, and the history is still there.
+    model.ingest(samples([(T0 + 7 * DAY, "batch", "CronJob/etl", "etl-7", "etl", "memory",
+                           900 * MI)]))
+    assert len(model._slots) == 1
+    assert model.histograms["memory"].total[0] > 1.0
+
+
+def test_active_pod_containers_are_kept():
+    model = model_of(samples([(T0, "memory", 100 * MI), (T0 + 2 * DAY, "memory", 120 * MI)]))
+    other = samples([(T0, "shop", "Deployment/web", "web-2", "app", "memory", 80 * MI)])
+    model.ingest(other)
+    assert model.forget_idle_slots(T0 + DAY) == 1  # web-2 went quiet; web-1 is in a window
+    assert list(model._slots) == [("shop", "Deployment/web", "web-1", "app")]
+    model.ingest(samples([(T0 + 2 * DAY + 60, "memory", 500 * MI)]))  # replaces its peak
+    assert max(peaks_in(model)) == MEMORY_BUCKETS.bucket_of(500 * MI)
