@@ -46,6 +46,10 @@ class ModelSettings:
     oom_min_bump_bytes: float = OOM_MIN_BUMP_BYTES
     oom_bump_ratio: float = OOM_BUMP_RATIO
 
+    def oom_bump(self, used: np.ndarray) -> np.ndarray:
+        """The memory sample an OOM kill stands for: max(used + min bump, used x ratio)."""
+        return np.maximum(used + self.oom_min_bump_bytes, used * self.oom_bump_ratio)
+
 
 @dataclass
 class IngestStats:
@@ -228,13 +232,11 @@ class UsageModel:
         """OOM kills: memory used = max(value at the kill, the window's usage peak so far);
         a sample of max(used + min bump, used x ratio) goes into the memory peaks."""
         peaks = self.peaks[MEMORY]
-        bumped = np.empty(len(slots))
-        for i, (slot, time, value) in enumerate(zip(slots, times, used, strict=True)):
-            memory_used = max(float(value), peaks.usage_peak_at(int(slot), float(time)))
-            bumped[i] = max(
-                memory_used + self.settings.oom_min_bump_bytes,
-                memory_used * self.settings.oom_bump_ratio,
-            )
+        peak_so_far = [
+            peaks.usage_peak_at(int(slot), float(time))
+            for slot, time in zip(slots, times, strict=True)
+        ]
+        bumped = self.settings.oom_bump(np.maximum(used, peak_so_far))
         accepted = peaks.add(slots, rows, times, bumped, np.ones(len(slots), dtype=bool))
         np.add.at(self.oom_count, rows, 1)
         np.maximum.at(self.last_oom, rows, times)

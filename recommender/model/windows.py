@@ -18,17 +18,12 @@ import numpy as np
 from recommender.history import CPU, GPU, MEMORY, OOM
 from recommender.model.buckets import CPU_BUCKETS, GPU_BUCKETS, MEMORY_BUCKETS, BucketScheme
 from recommender.model.histograms import DecayingHistograms
-from recommender.model.state import OOM_BUMP_RATIO, OOM_MIN_BUMP_BYTES, UsageModel
+from recommender.model.state import ModelSettings, UsageModel
 
 HOUR_S = 3600.0
 DAY_S = 86400.0
 WINDOWED_RESOURCES = (CPU, MEMORY, GPU)
 NO_DECAY_HALF_LIFE_S = 1e15  # "forever": weights stay 1.0 across any real trace
-
-
-def oom_peak(values: np.ndarray) -> np.ndarray:
-    """The memory an OOM kill stands for: the model's bump of the memory at the kill."""
-    return np.maximum(values + OOM_MIN_BUMP_BYTES, values * OOM_BUMP_RATIO)
 
 
 def _grow(a: np.ndarray, rows: int, fill: float) -> np.ndarray:
@@ -79,7 +74,10 @@ class _ModelObserver:
     ) -> None:
         raise NotImplementedError
 
+    settings = ModelSettings()  # the observed model's, once attached (its OOM bump)
+
     def attach(self, model: UsageModel) -> Self:
+        self.settings = model.settings
         model.observers.append(self.observe)
         return self
 
@@ -122,7 +120,7 @@ class HourlyPeaks(_ModelObserver):
     ) -> None:
         is_oom = resource == OOM
         if is_oom:
-            resource, values = MEMORY, oom_peak(values)
+            resource, values = MEMORY, self.settings.oom_bump(values)
         if resource not in self.peak or len(rows) == 0:
             return
         hours = np.floor(times / HOUR_S).astype(np.int64)
@@ -184,7 +182,7 @@ class DailyHistograms(_ModelObserver):
     ) -> None:
         is_oom = resource == OOM
         if is_oom:
-            resource, values = MEMORY, oom_peak(values)
+            resource, values = MEMORY, self.settings.oom_bump(values)
         if resource not in self.days or len(rows) == 0:
             return
         days = np.floor(times / DAY_S).astype(np.int64)
