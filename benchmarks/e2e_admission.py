@@ -414,7 +414,7 @@ def measure(
             scenarios = []
             for name, label, labels in (
                 ("none", "no mutating webhook", {BENCH_LABEL: f"none-{bench_id}"}),
-                ("tidal", "Tidal webhook (make dev: gunicorn gthread 2x4, TLS)", tidal_labels),
+                ("tidal", "Tidal webhook (make dev: gunicorn 2x4 threads, TLS)", tidal_labels),
                 ("upstream", f"upstream VPA admission-controller {version}", upstream_labels),
             ):
                 namespace = labelled_namespace(cluster, f"bench-{name}", labels)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load benchmark of the admission webhook: pod mutation vs a no-op endpoint, over TLS.
 
-Starts the real server (gunicorn, gthread 2 workers x 4 threads, TLS with throwaway
+Starts the real server (gunicorn, 2 workers x 4 threads, TLS with throwaway
 certificates, ``--state-file`` caches warm with a busy namespace: many VPAs and ReplicaSets),
 then loads ``POST /mutate`` and ``POST /noop`` (an AdmissionReview echo on the same server,
 the floor) with keep-alive connections from 127.0.0.1 only:

@@ -17,8 +17,7 @@ from recommender.vpa import parse_vpa, validate_vpa
 from webhook import review as rv
 from webhook.conflicts import duplicate_vpa, hpa_conflict, vpa_conflict
 from webhook.hpa import parse_hpa
-from webhook.patches import build_patch
-from webhook.pods import plan_pod
+from webhook.memo import PatchMemo
 from webhook.state import ClusterState
 from webhook.wire import AdmissionRequest, AdmissionReview
 
@@ -31,6 +30,9 @@ POD = ("", "pods")
 HPA = ("autoscaling", "horizontalpodautoscalers")
 VPA = (VPA_GROUP, VPA_PLURAL)
 CHECKED_OPERATIONS = ("CREATE", "UPDATE")
+
+# Pod patches of this process, reused for replicas of one template (webhook.memo).
+PATCHES = PatchMemo()
 
 NO_CLUSTER = "no cluster connection"
 NOT_SYNCED = "cluster caches not synced yet"
@@ -107,19 +109,15 @@ def _mutate_pod(request: AdmissionRequest, state: ClusterState) -> tuple[Admissi
     if not state.synced:
         return rv.allow(uid, [f"tidal: pod admitted unchanged: {_no_state(state)}"]), "skipped"
     namespace = _namespace(request)
-    plan = plan_pod(pod, namespace, state)
-    if plan.mutated is None or plan.original is None:
-        return rv.allow(uid), "unchanged"
-    patch = [
-        op
-        for pointer, part in plan.mutated.items()
-        for op in build_patch(plan.original[pointer], part, pointer)
-    ]
+    result = PATCHES.pod_patch(pod, namespace, state)
     if not request.get("dryRun"):
         log.debug(
-            "pod %s/%s: %s, %d patch operations", namespace, _name(request), plan.reason, len(patch)
-        )
-    return rv.allow_with_patch(uid, patch), "patched" if patch else "unchanged"
+            "pod %s/%s: %s, %d patch operations",
+            namespace, _name(request), result.plan.reason, len(result.patch),
+        )  # fmt: skip
+    if not result.patch:
+        return rv.allow(uid), "unchanged"
+    return rv.allow_with_patch(uid, result.patch), "patched"
 
 
 def _validate_hpa(request: AdmissionRequest, state: ClusterState) -> tuple[AdmissionReview, str]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
+import orjson
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
@@ -23,7 +23,7 @@ JSON = "application/json"
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=JSON)
+    return Response(orjson.dumps(body), status=status, mimetype=JSON)
 
 
 def refresh_cache_metrics(state: ClusterState, metrics: WebhookMetrics) -> None:

@@ -1,7 +1,8 @@
 """gunicorn configuration for the webhook: worker model, limits, timeouts and hooks.
 
-The apiserver keeps connections alive, so a threaded keep-alive worker (``gthread``) serves
-it: a ``sync`` worker would pay a TLS handshake on every admission. The hooks reach the
+The apiserver keeps connections alive, so a threaded keep-alive worker serves it (a ``sync``
+worker would pay a TLS handshake on every admission): gunicorn's ``gthread``, which
+:mod:`webhook.worker` keeps on a busy connection between requests. The hooks reach the
 running :class:`webhook.server.WebhookServer` through ``worker.app``.
 """
 
@@ -12,7 +13,7 @@ from typing import Any
 from webhook.metrics import mark_worker_dead
 from webhook.settings import ServeSettings
 
-WORKER_CLASS = "gthread"
+WORKER_CLASS = "webhook.worker.LingeringThreadWorker"
 # Seconds an idle keep-alive connection is held open (the apiserver idles up to 90 s).
 KEEPALIVE_SECONDS = 30
 # Seconds for in-flight requests after SIGTERM; within the pod's terminationGracePeriod (30 s,

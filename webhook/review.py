@@ -7,9 +7,10 @@ Everything here is pure: bytes or dicts in, typed dicts out. The Flask routes ca
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from typing import Any, cast
+
+import orjson
 
 from webhook.wire import (
     API_VERSION,
@@ -34,8 +35,8 @@ class BadReview(ValueError):
 def decode(body: bytes) -> AdmissionReview:
     """Parse and check an AdmissionReview request body; raises :class:`BadReview`."""
     try:
-        review = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        review = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise BadReview(f"body is not JSON: {str(exc)[:200]}") from exc
     if not isinstance(review, dict):
         raise BadReview("body is not a JSON object")
@@ -96,8 +97,7 @@ def allow_with_patch(
     """Allow with a JSON patch (an empty patch is omitted)."""
     response: AdmissionResponse = {"uid": uid, "allowed": True}
     if patch:
-        encoded = json.dumps(list(patch), separators=(",", ":")).encode()
-        response["patch"] = base64.b64encode(encoded).decode("ascii")
+        response["patch"] = base64.b64encode(orjson.dumps(list(patch))).decode("ascii")
         response["patchType"] = PATCH_TYPE
     return _wrap(_with_warnings(response, warnings))
 
@@ -117,4 +117,4 @@ def decoded_patch(review: AdmissionReview) -> list[dict[str, Any]]:
     response: dict[str, Any] = dict(review.get("response") or {})
     if "patch" not in response:
         return []
-    return cast(list[dict[str, Any]], json.loads(base64.b64decode(response["patch"])))
+    return cast(list[dict[str, Any]], orjson.loads(base64.b64decode(response["patch"])))

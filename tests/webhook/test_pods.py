@@ -279,12 +279,12 @@ def test_without_synced_caches_the_pod_is_allowed_unchanged_with_a_warning() -> 
 
 
 def test_internal_errors_fail_open(monkeypatch: pytest.MonkeyPatch) -> None:
-    import webhook.admission
+    import webhook.memo
 
     def boom(*args: object) -> None:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(webhook.admission, "plan_pod", boom)
+    monkeypatch.setattr(webhook.memo, "plan_pod", boom)
     verdict, _, patch = mutate(b.pod(), world(b.vpa(recommendations=[b.rec()])))
     assert patch == [] and verdict.fail_open
     assert verdict.response["response"]["allowed"] is True

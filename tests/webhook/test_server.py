@@ -12,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +40,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, tmp: Path, cluster: list[str] | None = None) -> None:
+    def __init__(
+        self, tmp: Path, cluster: list[str] | None = None, workers: int = 2, threads: int = 2
+    ) -> None:
         """``cluster``: how the server gets cluster state (default: a state file)."""
         self.pki = generate(tmp / "pki", "tidal-webhook", "tidal-system", ips=["127.0.0.1"])
         self.tls_dir = tmp / "tls"
@@ -64,7 +67,7 @@ class Server:
                 sys.executable, "-m", "webhook", "serve",
                 "--cert", str(self.tls_dir / "tls.crt"), "--key", str(self.tls_dir / "tls.key"),
                 "--port", str(self.port), "--bind", "127.0.0.1",
-                *cluster, "--workers", "2", "--threads", "2", "--noop-endpoint",
+                *cluster, "--workers", str(workers), "--threads", str(threads), "--noop-endpoint",
             ],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -250,6 +253,40 @@ def _served_certificate(server: Server, cafile: Path) -> bytes:
         der = tls.getpeercert(binary_form=True)
         assert der is not None
         return der
+
+
+def test_a_busy_connection_does_not_starve_another(tmp_path: Path) -> None:
+    """One thread: a client sending back-to-back requests keeps it, yet another is served."""
+    srv = Server(tmp_path, workers=1, threads=1)
+    context = ssl.create_default_context(cafile=srv.pki.ca_cert)
+    body = json.dumps(b.review(b.pod())).encode()
+    stop = time.monotonic() + 6
+    served = [0]
+
+    def hammer() -> None:
+        conn = http.client.HTTPSConnection("127.0.0.1", srv.port, context=context, timeout=10)
+        while time.monotonic() < stop:
+            conn.request("POST", "/mutate", body, {"Content-Type": "application/json"})
+            assert conn.getresponse().read()
+            served[0] += 1
+        conn.close()
+
+    try:
+        busy = threading.Thread(target=hammer)
+        busy.start()
+        time.sleep(1)
+        other = http.client.HTTPSConnection("127.0.0.1", srv.port, context=context, timeout=10)
+        sent = time.monotonic()
+        other.request("POST", "/mutate", body, {"Content-Type": "application/json"})
+        assert other.getresponse().status == 200
+        waited = time.monotonic() - sent
+        other.close()
+        busy.join()
+    finally:
+        srv.stop()
+    # The busy connection was answered throughout, and the other one well before it stopped.
+    assert served[0] > 50
+    assert waited < 2, f"the second connection waited {waited:.1f} s behind the busy one"
 
 
 def test_rotated_certificate_is_served_without_restart(server: Server, tmp_path: Path) -> None:
