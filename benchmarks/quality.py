@@ -5,6 +5,13 @@ warm-up on, print the backtest table. Bitbrains is also split in two halves by V
 ``tuned`` = ``(id // 2) % 2 == 1`` (the only VMs the tidal parameters were chosen on) and
 ``held-out`` = the others; the "manual" row scores the VMs' provisioned capacity.
 
+Two bounds put the figures in perspective (not strategies: they look ahead or sweep on the
+answer). ``hindsight`` sizes every container-hour at that hour's own peak: the least slack any
+hourly-refreshed request can have without an under-provisioned hour. The memory frontier
+replays a family of simple predictors (the peak of past hours, decaying with a half-life,
+times a margin, at least the strategies' 250 MiB pod floor) on the held-out half, to show
+which memory slack is reachable at which OOM rate.
+
     .venv/bin/python benchmarks/quality.py [--traces DIR] [--strategy S ...] [--html DIR]
 """
 
@@ -21,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recommender.backtest.replay import HOUR_S, replay  # noqa: E402
+from recommender.backtest.replay import HOUR_S, key_index, replay  # noqa: E402
 from recommender.backtest.report import render_html, render_table  # noqa: E402
 from recommender.backtest.score import Backtest, score_samples  # noqa: E402
 from recommender.backtest.score import score as score_table  # noqa: E402
@@ -32,11 +39,15 @@ from recommender.input.importers import (  # noqa: E402
     read_bitbrains,
 )
 from recommender.logic.gpu import gpu_model  # noqa: E402
-from recommender.logic.strategies import STRATEGIES  # noqa: E402
+from recommender.logic.strategies import POD_MIN_MEMORY_BYTES, STRATEGIES  # noqa: E402
 
 DEFAULT_TRACES = ROOT.parent / "shared" / "traces"
 STRATEGY_NAMES = ("vpa", "tidal", "percentile")
 DAY_S = 86400.0
+SCORED = ("cpu", "memory")
+# The memory frontier: half-lives of the decaying peak (hours) and margins over it.
+FRONTIER_HALF_LIVES_H = (24, 72, 168, 336, 720)
+FRONTIER_MARGINS = (1.0, 1.15, 1.3)
 # (name, path under traces, reader, warm-up, GPU model). GenAI spans 23 h: score from hour 1.
 TRACES = (
     ("bitbrains-rnd", "bitbrains-rnd/2013-8.csv.gz", read_bitbrains, DAY_S, None),
@@ -70,6 +81,59 @@ def manual_baseline(path: Path, start: float, tuned: bool | None) -> Backtest:
     overall["memory"] = score_samples(vm[has_mem], ts[has_mem], col["memory_usage_kb"][has_mem],
                                       col["memory_capacity_kb"][has_mem])
     return Backtest("manual", overall, {})
+
+
+def hourly_peaks(samples: Samples, resource: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per sample of ``resource``: its container and clock hour; and the containers x hours
+    matrix of hourly peaks (NaN where a container has no sample)."""
+    part = samples.select(samples.resource == resource)
+    _, key = key_index(part)
+    hour = np.floor(part.timestamp / HOUR_S).astype(np.int64)
+    hour -= hour.min()
+    peaks = np.full((int(key.max()) + 1, int(hour.max()) + 1), -np.inf)
+    np.maximum.at(peaks, (key, hour), part.value)
+    peaks[np.isinf(peaks)] = np.nan
+    return key, hour, peaks
+
+
+def hindsight(samples: Samples, start: float) -> Backtest:
+    """Each container-hour sized at its own peak: the floor of slack with no under hour."""
+    overall = {}
+    for resource in SCORED:
+        if not (samples.resource == resource).any():
+            continue
+        key, hour, peaks = hourly_peaks(samples, resource)
+        times = samples.timestamp[samples.resource == resource]
+        usage = samples.value[samples.resource == resource]
+        keep = times >= start
+        overall[resource] = score_samples(
+            key[keep], times[keep], usage[keep], peaks[key, hour][keep]
+        )
+    return Backtest("hindsight", overall, {})
+
+
+def memory_frontier(samples: Samples, start: float) -> list[tuple[str, float, float]]:
+    """(predictor, slack, OOM hours) for decaying peaks of past hours times a margin, with the
+    strategies' 250 MiB per-pod floor."""
+    key, hour, peaks = hourly_peaks(samples, "memory")
+    times = samples.timestamp[samples.resource == "memory"]
+    usage = samples.value[samples.resource == "memory"]
+    keep = times >= start
+    filled = np.nan_to_num(peaks, nan=0.0)
+    rows = []
+    for half_life in FRONTIER_HALF_LIVES_H:
+        factor = 0.5 ** (1.0 / half_life)
+        before = np.zeros_like(filled)  # the decayed peak of the hours before each hour
+        running = np.zeros(filled.shape[0])
+        for h in range(filled.shape[1]):
+            before[:, h] = running
+            running = np.maximum(running * factor, filled[:, h])
+        for margin in FRONTIER_MARGINS:
+            target = np.maximum(before[key, hour][keep] * margin, POD_MIN_MEMORY_BYTES)
+            result = score_samples(key[keep], times[keep], usage[keep], target)
+            rows.append((f"peak, half-life {half_life} h, x{margin:g}", result.slack,
+                         result.under_hours))
+    return rows
 
 
 def main() -> int:
@@ -114,9 +178,17 @@ def main() -> int:
         if halves:
             for label, tuned in (("all", None), ("tuned half", True), ("held-out half", False)):
                 parts[label].append(manual_baseline(path, start, tuned))
+                part = samples if tuned is None else bitbrains_half(samples, tuned)
+                parts[label].append(hindsight(part, start))
+        else:
+            parts["all"].append(hindsight(samples, start))
         for label, results in parts.items():
             print(f"\n-- {trace} ({label})")
             print(render_table(results), end="")
+        if halves:
+            print(f"\n-- {trace} (held-out half): memory frontier of peak predictors")
+            for label, slack, oom in memory_frontier(bitbrains_half(samples, False), start):
+                print(f"   {label:32s} slack {slack:.3f}  OOM hours {oom:.2%}")
         if args.html:
             args.html.mkdir(parents=True, exist_ok=True)
             (args.html / f"{trace}.html").write_text(render_html(parts["all"], f"{trace} backtest"))
