@@ -6,8 +6,10 @@ certificates, ``--state-file`` caches warm with a busy namespace: many VPAs and 
 then loads ``POST /mutate`` and ``POST /noop`` (an AdmissionReview echo on the same server,
 the floor) with keep-alive connections from 127.0.0.1 only:
 
-* at a fixed rate (default 1,000 admissions/s) with ``hey`` (Debian package ``hey``), and
-* unthrottled with ``wrk`` (Debian package ``wrk``),
+* at a fixed rate (default 1,000 admissions/s) with ``hey`` (Debian package ``hey``),
+* unthrottled with ``wrk`` (Debian package ``wrk``), and
+* sequentially on one connection with ``hey -c 1`` (the apiserver's pattern under light load;
+  hey reports latencies to 0.1 ms),
 
 falling back to a Python keep-alive client pool when a tool is missing. Every phase is bounded
 in time. Targets: p99 < 5 ms at 1,000 admissions/s, handler within 1.5x of the no-op.
@@ -220,11 +222,13 @@ class Server:
         self.log.close()
 
 
-def run_hey(url: str, body: Path, rate: int, seconds: float) -> dict[str, float]:
-    """Fixed rate with hey: CONNECTIONS workers at rate/CONNECTIONS each."""
-    per_worker = max(1, round(rate / CONNECTIONS))
+def run_hey(
+    url: str, body: Path, rate: int | None, seconds: float, connections: int = CONNECTIONS
+) -> dict[str, float]:
+    """hey with ``connections`` workers: at ``rate`` in total, or back to back (None)."""
+    pace = ["-q", str(max(1, round(rate / connections)))] if rate else []
     out = subprocess.run(
-        ["hey", "-z", f"{seconds:g}s", "-c", str(CONNECTIONS), "-q", str(per_worker), "-m", "POST",
+        ["hey", "-z", f"{seconds:g}s", "-c", str(connections), *pace, "-m", "POST",
          "-T", "application/json", "-D", str(body), url],
         capture_output=True, text=True, timeout=seconds + 60, check=True,
     ).stdout  # fmt: skip
@@ -267,9 +271,14 @@ def run_wrk(url: str, body: Path, seconds: float) -> dict[str, float]:
 
 
 def run_python(
-    server: Server, path: str, payload: bytes, rate: int | None, seconds: float
+    server: Server,
+    path: str,
+    payload: bytes,
+    rate: int | None,
+    seconds: float,
+    connections: int = CONNECTIONS,
 ) -> dict[str, float]:
-    """Fallback load: CONNECTIONS threads with keep-alive connections (paced when ``rate``)."""
+    """Fallback load: keep-alive connections, one thread each (paced when ``rate``)."""
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -278,8 +287,8 @@ def run_python(
 
     def worker(index: int) -> None:
         conn = http.client.HTTPSConnection(HOST, server.port, context=server.context(), timeout=5)
-        interval = CONNECTIONS / rate if rate else 0.0
-        due = start + index * (interval / CONNECTIONS if rate else 0.0)
+        interval = connections / rate if rate else 0.0
+        due = start + index * (interval / connections if rate else 0.0)
         mine: list[float] = []
         while True:
             now = time.perf_counter()
@@ -300,7 +309,7 @@ def run_python(
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(CONNECTIONS)]
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -401,6 +410,13 @@ def main() -> int:
                         else run_python(server, path, payload, None, args.seconds)
                     )
                     rounds.setdefault(f"{name}@max", []).append(unthrottled)
+                    # One connection, one request at a time: the apiserver under light load.
+                    sequential = (
+                        run_hey(url, body, None, args.seconds, connections=1)
+                        if use_hey
+                        else run_python(server, path, payload, None, args.seconds, connections=1)
+                    )
+                    rounds.setdefault(f"{name}@sequential", []).append(sequential)
             results["rounds"] = rounds
             results["phases"] = {
                 name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
