@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -22,8 +24,49 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 JSON = "application/json"
 
 
+# A review endpoint: the request body in, the JSON answer and its HTTP status out.
+Handler = Callable[[bytes], tuple[bytes, int]]
+
+
 def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status=status, mimetype=JSON)
+
+
+def _flask_view(handler: Handler) -> Callable[[], Response]:
+    def view() -> Response:
+        payload, status = handler(request.get_data(cache=False))
+        return Response(payload, status=status, mimetype=JSON)
+
+    return view
+
+
+class ReviewRoutes:
+    """WSGI middleware serving the review endpoints' common case without Flask's machinery.
+
+    Flask's request context, routing and response objects cost about as much as the admission
+    itself (~0.1 ms). A POST to a review endpoint with a ``Content-Length`` within the cap goes
+    straight to its handler; anything else (another method or path, a chunked or oversized
+    body) goes to the Flask app, whose routes call the same handlers and answer 405/413/404.
+    """
+
+    def __init__(self, app: Any, handlers: Mapping[str, Handler]) -> None:
+        self.app = app
+        self.handlers = dict(handlers)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        handler = self.handlers.get(environ.get("PATH_INFO", ""))
+        if handler is None or environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            return self.app(environ, start_response)
+        if not 0 <= length <= MAX_BODY_BYTES:
+            return self.app(environ, start_response)
+        payload, status = handler(environ["wsgi.input"].read(length))
+        headers = [("Content-Type", JSON), ("Content-Length", str(len(payload)))]
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        return [payload]
 
 
 def refresh_cache_metrics(state: ClusterState, metrics: WebhookMetrics) -> None:
@@ -48,38 +91,38 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     metrics = metrics or WebhookMetrics()
 
-    def review_endpoint(endpoint: str, mutating: bool) -> Response:
-        started = time.perf_counter()
-        try:
-            review = rv.decode(request.get_data(cache=False))
-        except rv.BadReview as exc:
-            metrics.requests.labels(endpoint, "400").inc()
-            return _json({"error": str(exc)}, 400)
-        verdict = admit(review, state, mutating=mutating)
-        metrics.decisions.labels(verdict.kind, verdict.decision, str(verdict.dry_run).lower()).inc()
-        if verdict.fail_open:
-            metrics.fail_open.labels(verdict.kind).inc()
-        metrics.requests.labels(endpoint, "200").inc()
-        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-        return _json(verdict.response)
-
-    @app.post("/mutate")
-    def mutate() -> Response:
-        return review_endpoint("mutate", True)
-
-    @app.post("/validate")
-    def validate() -> Response:
-        return review_endpoint("validate", False)
-
-    if noop_endpoint:
-
-        @app.post("/noop")
-        def noop() -> Response:
+    def review(endpoint: str, mutating: bool) -> Handler:
+        def handle(body: bytes) -> tuple[bytes, int]:
+            started = time.perf_counter()
             try:
-                review = rv.decode(request.get_data(cache=False))
+                decoded = rv.decode(body)
             except rv.BadReview as exc:
-                return _json({"error": str(exc)}, 400)
-            return _json(rv.allow(review["request"]["uid"]))
+                metrics.requests.labels(endpoint, "400").inc()
+                return orjson.dumps({"error": str(exc)}), 400
+            verdict = admit(decoded, state, mutating=mutating)
+            decision = (verdict.kind, verdict.decision, str(verdict.dry_run).lower())
+            metrics.decisions.labels(*decision).inc()
+            if verdict.fail_open:
+                metrics.fail_open.labels(verdict.kind).inc()
+            metrics.requests.labels(endpoint, "200").inc()
+            metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+            return orjson.dumps(verdict.response), 200
+
+        return handle
+
+    def noop(body: bytes) -> tuple[bytes, int]:
+        try:
+            decoded = rv.decode(body)
+        except rv.BadReview as exc:
+            return orjson.dumps({"error": str(exc)}), 400
+        return orjson.dumps(rv.allow(decoded["request"]["uid"])), 200
+
+    handlers = {"/mutate": review("mutate", True), "/validate": review("validate", False)}
+    if noop_endpoint:
+        handlers["/noop"] = noop  # the floor the load benchmark compares the handlers against
+    for path, handler in handlers.items():
+        app.add_url_rule(path, path.strip("/"), _flask_view(handler), methods=["POST"])
+    app.wsgi_app = ReviewRoutes(app.wsgi_app, handlers)  # type: ignore[method-assign]
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webhook.app import MAX_BODY_BYTES, create_app
+from webhook.app import JSON, MAX_BODY_BYTES, create_app
 from webhook.metrics import WebhookMetrics
 from webhook.state import ClusterState
 
@@ -159,3 +160,50 @@ def test_random_and_truncated_bodies_never_500_nor_invalid_review(
     assert_valid_response(payload, uid)
     if path == "/validate":
         assert "patch" not in payload["response"]
+
+
+def _both_paths():  # type: ignore[no-untyped-def]
+    """A client of the whole app (review fast path first) and one of its Flask routes alone."""
+    from werkzeug.test import Client
+
+    state = ClusterState.from_objects([b.replica_set(), b.vpa(recommendations=[b.rec()])])
+    app = create_app(state, WebhookMetrics(), noop_endpoint=True)
+    return app.test_client(), Client(app.wsgi_app.app)
+
+
+@pytest.mark.parametrize("path", ["/mutate", "/validate", "/noop"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(b.review(b.pod(b.container(requests={"cpu": "1"})))).encode(),
+        json.dumps(b.review(b.hpa_v2(metrics=[b.resource_metric("memory")]))).encode(),
+        b"{not json",
+        b"",
+    ],
+)
+def test_the_fast_path_answers_exactly_as_the_flask_routes(path: str, body: bytes) -> None:
+    fast, routes = _both_paths()
+    answers = [
+        client.post(path, data=body, content_type="application/json") for client in (fast, routes)
+    ]
+    fast_answer, route_answer = answers
+    assert fast_answer.status_code == route_answer.status_code
+    assert fast_answer.headers["Content-Type"] == route_answer.headers["Content-Type"] == JSON
+    assert fast_answer.get_data() == route_answer.get_data()
+
+
+def test_requests_the_fast_path_leaves_to_flask() -> None:
+    fast, _ = _both_paths()
+    review = json.dumps(b.review(b.pod())).encode()
+    # A chunked body (no Content-Length) is read by Flask's route and admitted the same way.
+    chunked = fast.post(
+        "/mutate",
+        input_stream=io.BytesIO(review),
+        content_type="application/json",
+        environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""},
+    )
+    assert chunked.status_code == 200 and chunked.get_json()["response"]["allowed"] is True
+    assert fast.get("/mutate").status_code == 405
+    assert fast.post("/nothing-here", data=review).status_code == 404
+    too_big = fast.post("/validate", data=b" " * (MAX_BODY_BYTES + 1))
+    assert too_big.status_code == 413 and "error" in too_big.get_json()
