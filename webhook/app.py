@@ -13,7 +13,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from webhook import review as rv
-from webhook.admission import admit
+from webhook.admission import PATCHES, admit
 from webhook.metrics import WebhookMetrics
 from webhook.state import KINDS, ClusterState
 
@@ -70,7 +70,9 @@ class ReviewRoutes:
 
 
 def refresh_cache_metrics(state: ClusterState, metrics: WebhookMetrics) -> None:
-    """Export cache ages and sync state of this worker."""
+    """Export cache ages, sync state and pod patch memo lookups of this worker."""
+    metrics.memo.labels("hit").set(PATCHES.hits)
+    metrics.memo.labels("miss").set(PATCHES.misses)
     now = time.time()
     metrics.cache_synced.set(1 if state.ready else 0)
     for kind in KINDS:

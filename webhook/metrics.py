@@ -75,6 +75,14 @@ class WebhookMetrics:
             multiprocess_mode="livemin",
         )
 
+        self.memo = Gauge(
+            "tidal_webhook_pod_patch_memo_lookups",
+            "Pod patch lookups in the per-template memo since each live worker started",
+            ["result"],
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition and its content type."""
         if self.multiprocess:

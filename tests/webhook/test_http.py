@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -75,6 +76,24 @@ def test_pod_mutation_round_trip_and_metrics(client) -> None:  # type: ignore[no
     )
     assert "tidal_webhook_request_duration_seconds_bucket" in text
     assert 'tidal_webhook_cache_age_seconds{kind="VerticalPodAutoscaler"}' in text
+
+
+def test_memo_lookups_are_exported() -> None:
+    state = ClusterState.from_objects([b.replica_set(), b.vpa(recommendations=[b.rec()])])
+    client = create_app(state, WebhookMetrics()).test_client()
+
+    def lookups() -> dict[str, float]:
+        text = client.get("/metrics").get_data(as_text=True)
+        pattern = r'tidal_webhook_pod_patch_memo_lookups\{result="(\w+)"\} ([\d.]+)'
+        return {k: float(v) for k, v in re.findall(pattern, text)}
+
+    before = lookups()
+    for _ in range(3):  # three replicas of one template: one miss, then hits
+        pod = b.pod(b.container(requests={"cpu": "123m"}))
+        assert client.post("/mutate", json=b.review(pod)).status_code == 200
+    after = lookups()
+    assert after["miss"] - before["miss"] == 1
+    assert after["hit"] - before["hit"] == 2
 
 
 def test_health_and_readiness() -> None:
