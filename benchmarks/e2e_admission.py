@@ -1,13 +1,15 @@
 """Pod-creation latency through a real kube-apiserver: no webhook, Tidal's, upstream VPA's.
 
-Three namespaces of one local control plane (``tests/e2e/cluster.py``), each with the same
+Four namespaces of one local control plane (``tests/e2e/cluster.py``), each with the same
 Deployment, a VPA on it whose status holds a recommendation, and pods created one after the
 other with a keep-alive client (latency, not throughput); each pod names the Deployment as its
-controller, so both webhooks size it and no controller touches it:
+controller, so the VPA webhooks size it and no controller touches it:
 
 - ``none``: no mutating webhook matches the namespace (the floor);
 - ``tidal``: Tidal's webhook as ``make dev`` runs it (``scripts/dev.py``: gunicorn, TLS,
   the webhook configurations of ``manifests/`` with a URL);
+- ``noop``: a Go webhook that admits everything unchanged (``benchmarks/noop-webhook``, the
+  standard library only): what the apiserver's own side of any webhook call costs;
 - ``upstream``: the VPA admission controller built from ``k8s.io/autoscaler/
   vertical-pod-autoscaler`` (``benchmarks/upstream-vpa/go.mod``, into
   ``~/.cache/tidal/bin/upstream-vpa-<version>/``), on loopback with the same certificates,
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import hashlib
 import http.client
 import json
 import os
@@ -63,6 +66,7 @@ from tests.e2e.gobuild import cache_dir, file_lock  # noqa: E402
 UPSTREAM_DIR = REPO / "benchmarks" / "upstream-vpa"
 UPSTREAM_MODULE = "k8s.io/autoscaler/vertical-pod-autoscaler"
 UPSTREAM_PACKAGE = f"{UPSTREAM_MODULE}/pkg/admission-controller"
+NOOP_DIR = REPO / "benchmarks" / "noop-webhook"
 BENCH_LABEL = "tidal.dev/bench"
 TARGET_P50_MS = 3.0
 WARMUP = 20
@@ -100,6 +104,24 @@ def build_upstream(version: str) -> Path:
             )  # fmt: skip
             tmp.replace(target)
             print(f"built in {time.monotonic() - started:.0f}s: {target}")
+    return target
+
+
+def build_noop() -> Path:
+    """``go build`` the no-op webhook once per source version (cached, file-locked)."""
+    digest = hashlib.sha256(
+        b"".join((NOOP_DIR / f).read_bytes() for f in ("go.mod", "main.go"))
+    ).hexdigest()[:16]
+    target = cache_dir() / "bin" / f"noop-webhook-{digest}" / "noop-webhook"
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(target.parent / ".build.lock"):
+        if not target.is_file():
+            tmp = target.with_suffix(".tmp")
+            subprocess.run(["go", "build", "-trimpath", "-o", str(tmp), "."], cwd=NOOP_DIR,
+                           check=True)  # fmt: skip
+            tmp.replace(target)
     return target
 
 
@@ -165,13 +187,15 @@ def sized(pod: dict[str, Any]) -> bool:
     return "vpaUpdates" in annotations and requests.get("cpu") == RECOMMENDATION["cpu"]
 
 
-def upstream_configuration(name: str, port: int, ca_pem: bytes, labels: dict[str, str]):
+def upstream_configuration(
+    name: str, port: int, ca_pem: bytes, labels: dict[str, str], webhook: str = "vpa.k8s.io"
+):
     """What upstream's self-registration creates (by URL), limited to labelled namespaces."""
     return {
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
         "metadata": {"name": name},
         "webhooks": [{
-            "name": "vpa.k8s.io", "admissionReviewVersions": ["v1"],
+            "name": webhook, "admissionReviewVersions": ["v1"],
             "clientConfig": {"url": f"https://{LOOPBACK}:{port}",
                              "caBundle": base64.b64encode(ca_pem).decode()},
             "rules": [
@@ -240,6 +264,7 @@ def wait_sizing(api: Any, namespace: str, template: dict[str, Any], what: str) -
 
 WEBHOOK_METRIC = "apiserver_admission_webhook_admission_duration_seconds"
 UPSTREAM_WEBHOOK = "vpa.k8s.io"
+NOOP_WEBHOOK = "noop.bench.tidal.dev"
 
 
 def webhook_seconds(cluster: KubeCluster) -> dict[str, tuple[float, float]]:
@@ -322,7 +347,7 @@ def report(scenarios: list[Scenario], meta: dict[str, str]) -> bool:
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
                         for i, (c, w) in enumerate(zip(row, widths, strict=True))))  # fmt: skip
-    none, tidal, upstream = scenarios
+    none, noop, tidal, upstream = scenarios
     tidal_p50, upstream_p50 = (
         percentile(tidal.latencies_ms, 50),
         percentile(upstream.latencies_ms, 50),
@@ -331,6 +356,10 @@ def report(scenarios: list[Scenario], meta: dict[str, str]) -> bool:
     vs_upstream = tidal_p50 <= upstream_p50
     all_sized = tidal.mutated == tidal.created and upstream.mutated == upstream.created
     print()
+    floor = percentile(noop.latencies_ms, 50) - base
+    print(f"a webhook that does nothing adds {floor:+.2f} ms at p50 here (the apiserver's side); "
+          f"Tidal {percentile(tidal.latencies_ms, 50) - base - floor:+.2f} ms on top of that, "
+          f"upstream {percentile(upstream.latencies_ms, 50) - base - floor:+.2f} ms")  # fmt: skip
     verdict = {True: "yes", False: "NO"}
     print(
         f"target: Tidal adds <= {TARGET_P50_MS:g} ms at p50: {verdict[added_ok]} "
@@ -381,23 +410,49 @@ def upstream_webhook(
         stop_process(proc.pid, str(binary.name))
 
 
+@contextlib.contextmanager
+def noop_webhook(
+    binary: Path, cluster: KubeCluster, certs: Any, root: Path, labels: dict[str, str]
+) -> Iterator[int]:
+    port = free_port()
+    argv = [str(binary), f"--addr={LOOPBACK}:{port}", f"--cert={certs.cert}",
+            f"--key={certs.key}"]  # fmt: skip
+    with open(root / "noop-webhook.log", "ab") as out:
+        proc = popen_detached(argv, out, dict(os.environ), root)
+    name = f"noop-webhook-bench-{uuid.uuid4().hex[:6]}"
+    config = upstream_configuration(name, port, certs.ca_cert.read_bytes(), labels, NOOP_WEBHOOK)
+    try:
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(config), check=True)
+        yield port
+    finally:
+        cluster.kubectl("delete", "mutatingwebhookconfiguration", name, "--ignore-not-found")
+        stop_process(proc.pid, str(binary.name))
+
+
 def run(args: argparse.Namespace) -> int:
     version = upstream_version()
     binary = build_upstream(version)
+    noop = build_noop()
     with tempfile.TemporaryDirectory(prefix="tidal-e2e-admission-") as tmp:
         root = Path(tmp)
         with cluster_for(args.kubeconfig, root / "kube") as cluster:
-            return measure(args, cluster, binary, version, root)
+            return measure(args, cluster, binary, noop, version, root)
 
 
 def measure(
-    args: argparse.Namespace, cluster: KubeCluster, binary: Path, version: str, root: Path
+    args: argparse.Namespace,
+    cluster: KubeCluster,
+    binary: Path,
+    noop: Path,
+    version: str,
+    root: Path,
 ) -> int:
     from kubernetes import config as kube_config
 
     bench_id = uuid.uuid4().hex[:6]
     tidal_labels = {BENCH_LABEL: f"tidal-{bench_id}"}
     upstream_labels = {BENCH_LABEL: f"upstream-{bench_id}"}
+    noop_labels = {BENCH_LABEL: f"noop-{bench_id}"}
     stack = DevStack(DevSettings(
         kubeconfig=cluster.kubeconfig, state_dir=root / "dev", logs_dir=root / "logs",
         config_name=f"tidal-bench-{bench_id}", namespace_labels=tidal_labels, recommender=False,
@@ -410,18 +465,25 @@ def measure(
     namespaces: list[str] = []
     try:
         stack.up()
-        with upstream_webhook(binary, cluster, stack.certs, root, upstream_labels) as port:
+        with (
+            upstream_webhook(binary, cluster, stack.certs, root, upstream_labels) as port,
+            noop_webhook(noop, cluster, stack.certs, root, noop_labels),
+        ):
             scenarios = []
-            for name, label, labels in (
-                ("none", "no mutating webhook", {BENCH_LABEL: f"none-{bench_id}"}),
-                ("tidal", "Tidal webhook (make dev: gunicorn 2x4 threads, TLS)", tidal_labels),
-                ("upstream", f"upstream VPA admission-controller {version}", upstream_labels),
-            ):
+            for name, label, labels, webhook in (
+                ("none", "no mutating webhook", {BENCH_LABEL: f"none-{bench_id}"}, None),
+                ("noop", "no-op webhook (Go net/http, TLS)", noop_labels, NOOP_WEBHOOK),
+                ("tidal", "Tidal webhook (make dev: gunicorn 2x4 threads, TLS)", tidal_labels,
+                 MUTATING_WEBHOOK),
+                ("upstream", f"upstream VPA admission-controller {version}", upstream_labels,
+                 UPSTREAM_WEBHOOK),
+            ):  # fmt: skip
                 namespace = labelled_namespace(cluster, f"bench-{name}", labels)
                 namespaces.append(namespace)
                 scenarios.append(Scenario(name, label, namespace, workload(api, namespace)))
-            scenarios[1].webhook, scenarios[2].webhook = MUTATING_WEBHOOK, UPSTREAM_WEBHOOK
-            for scenario in scenarios[1:]:
+                scenarios[-1].webhook = webhook
+            sizing = [s for s in scenarios if s.name in ("tidal", "upstream")]
+            for scenario in sizing:
                 wait_sizing(api, scenario.namespace, scenario.template, f"{scenario.name} sizing")
             for scenario in scenarios:
                 scenario.create(api, WARMUP, record=False)
@@ -433,8 +495,8 @@ def measure(
                     scenario.create(api, min(per_round, left))
             load_after, calls_after = os.getloadavg()[0], webhook_seconds(cluster)
             direct = direct_latencies(
-                {"Tidal": (stack.webhook_port or 0, "/mutate", scenarios[1]),
-                 "upstream": (port, "/", scenarios[2])},
+                {"Tidal": (stack.webhook_port or 0, "/mutate", sizing[0]),
+                 "upstream": (port, "/", sizing[1])},
                 stack.certs.ca_cert, args.pods, args.rounds,
             )  # fmt: skip
             for scenario in scenarios[1:]:
