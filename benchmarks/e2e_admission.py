@@ -87,42 +87,37 @@ def upstream_version() -> str:
     return match.group(1)
 
 
-def build_upstream(version: str) -> Path:
-    """``go build`` the admission controller once per version (cached, file-locked)."""
-    target = cache_dir() / "bin" / f"upstream-vpa-{version}" / "admission-controller"
+def go_build(target: Path, package: str, cwd: Path, what: str) -> Path:
+    """``go build`` ``package`` into ``target`` once (cached, file-locked across processes)."""
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(target.parent / ".build.lock"):
         if not target.is_file():
-            print(f"building {UPSTREAM_PACKAGE}@{version} (once; minutes on 2 cores)...")
+            print(f"building {what} (once)...")
             started = time.monotonic()
             tmp = target.with_suffix(".tmp")
             subprocess.run(
-                ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp), UPSTREAM_PACKAGE],
-                cwd=UPSTREAM_DIR, check=True,
+                ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp), package],
+                cwd=cwd, check=True,
             )  # fmt: skip
             tmp.replace(target)
             print(f"built in {time.monotonic() - started:.0f}s: {target}")
     return target
 
 
+def build_upstream(version: str) -> Path:
+    """The upstream admission controller, built once per version (minutes on 2 cores)."""
+    target = cache_dir() / "bin" / f"upstream-vpa-{version}" / "admission-controller"
+    return go_build(target, UPSTREAM_PACKAGE, UPSTREAM_DIR, f"{UPSTREAM_PACKAGE}@{version}")
+
+
 def build_noop() -> Path:
-    """``go build`` the no-op webhook once per source version (cached, file-locked)."""
-    digest = hashlib.sha256(
-        b"".join((NOOP_DIR / f).read_bytes() for f in ("go.mod", "main.go"))
-    ).hexdigest()[:16]
+    """The no-op webhook, built once per version of its source."""
+    sources = b"".join((NOOP_DIR / name).read_bytes() for name in ("go.mod", "main.go"))
+    digest = hashlib.sha256(sources).hexdigest()[:16]
     target = cache_dir() / "bin" / f"noop-webhook-{digest}" / "noop-webhook"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(target.parent / ".build.lock"):
-        if not target.is_file():
-            tmp = target.with_suffix(".tmp")
-            subprocess.run(["go", "build", "-trimpath", "-o", str(tmp), "."], cwd=NOOP_DIR,
-                           check=True)  # fmt: skip
-            tmp.replace(target)
-    return target
+    return go_build(target, ".", NOOP_DIR, "the no-op webhook")
 
 
 # --------------------------------------------------------------------------- cluster objects
@@ -188,7 +183,7 @@ def sized(pod: dict[str, Any]) -> bool:
 
 
 def upstream_configuration(
-    name: str, port: int, ca_pem: bytes, labels: dict[str, str], webhook: str = "vpa.k8s.io"
+    name: str, port: int, ca_pem: bytes, labels: dict[str, str], webhook: str
 ):
     """What upstream's self-registration creates (by URL), limited to labelled namespaces."""
     return {
@@ -386,9 +381,28 @@ def cluster_for(kubeconfig: Path | None, root: Path) -> Iterator[KubeCluster]:
 
 
 @contextlib.contextmanager
+def url_webhook(
+    argv: list[str], webhook: str, port: int, cluster: KubeCluster, certs: Any, root: Path,
+    labels: dict[str, str],
+) -> Iterator[int]:
+    """Run a webhook server on loopback and register it by URL for labelled namespaces."""
+    binary = Path(argv[0]).name
+    with open(root / f"{binary}.log", "ab") as out:
+        proc = popen_detached(argv, out, dict(os.environ), root)
+    name = f"{binary}-bench-{uuid.uuid4().hex[:6]}"
+    config = upstream_configuration(name, port, certs.ca_cert.read_bytes(), labels, webhook)
+    try:
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(config), check=True)
+        yield port
+    finally:
+        cluster.kubectl("delete", "mutatingwebhookconfiguration", name, "--ignore-not-found")
+        stop_process(proc.pid, binary)
+
+
 def upstream_webhook(
     binary: Path, cluster: KubeCluster, certs: Any, root: Path, labels: dict[str, str]
-) -> Iterator[int]:
+) -> contextlib.AbstractContextManager[int]:
+    """Upstream's admission controller, registered as its self-registration would."""
     port, metrics = free_port(), free_port()
     argv = [
         str(binary), f"--kubeconfig={cluster.kubeconfig}",
@@ -397,36 +411,17 @@ def upstream_webhook(
         "--register-webhook=false", f"--webhook-address=https://{LOOPBACK}",
         f"--webhook-port={port}", "--v=0",
     ]  # fmt: skip
-    log = root / "upstream-admission-controller.log"
-    with open(log, "ab") as out:
-        proc = popen_detached(argv, out, dict(os.environ), root)
-    name = f"vpa-webhook-bench-{uuid.uuid4().hex[:6]}"
-    config = upstream_configuration(name, port, certs.ca_cert.read_bytes(), labels)
-    try:
-        cluster.kubectl("apply", "-f", "-", input=json.dumps(config), check=True)
-        yield port
-    finally:
-        cluster.kubectl("delete", "mutatingwebhookconfiguration", name, "--ignore-not-found")
-        stop_process(proc.pid, str(binary.name))
+    return url_webhook(argv, UPSTREAM_WEBHOOK, port, cluster, certs, root, labels)
 
 
-@contextlib.contextmanager
 def noop_webhook(
     binary: Path, cluster: KubeCluster, certs: Any, root: Path, labels: dict[str, str]
-) -> Iterator[int]:
+) -> contextlib.AbstractContextManager[int]:
+    """The no-op webhook with the same certificates."""
     port = free_port()
     argv = [str(binary), f"--addr={LOOPBACK}:{port}", f"--cert={certs.cert}",
             f"--key={certs.key}"]  # fmt: skip
-    with open(root / "noop-webhook.log", "ab") as out:
-        proc = popen_detached(argv, out, dict(os.environ), root)
-    name = f"noop-webhook-bench-{uuid.uuid4().hex[:6]}"
-    config = upstream_configuration(name, port, certs.ca_cert.read_bytes(), labels, NOOP_WEBHOOK)
-    try:
-        cluster.kubectl("apply", "-f", "-", input=json.dumps(config), check=True)
-        yield port
-    finally:
-        cluster.kubectl("delete", "mutatingwebhookconfiguration", name, "--ignore-not-found")
-        stop_process(proc.pid, str(binary.name))
+    return url_webhook(argv, NOOP_WEBHOOK, port, cluster, certs, root, labels)
 
 
 def run(args: argparse.Namespace) -> int:
