@@ -36,6 +36,9 @@ def settings(serve: ServeSettings) -> dict[str, Any]:
         "workers": serve.workers,
         "threads": serve.threads,
         "keepalive": KEEPALIVE_SECONDS,
+        # A listening socket per worker (SO_REUSEPORT): the kernel spreads connections over the
+        # processes instead of the busiest one winning every accept (docs/webhook.md).
+        "reuse_port": True,
         "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
         "timeout": WORKER_TIMEOUT_SECONDS,
         "limit_request_line": LIMIT_REQUEST_LINE,
