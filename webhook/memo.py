@@ -44,9 +44,11 @@ def _template(pod: Mapping[str, Any]) -> bytes:
     return orjson.dumps(shape, option=orjson.OPT_SORT_KEYS)
 
 
-def pod_patch(pod: Mapping[str, Any], namespace: str, state: ClusterState) -> PodPatch:
-    """Plan ``pod`` and build its patch (not memoised)."""
-    plan = plan_pod(pod, namespace, state)
+def pod_patch(
+    pod: Mapping[str, Any], namespace: str, state: ClusterState, **known: Any
+) -> PodPatch:
+    """Plan ``pod`` and build its patch (not memoised); ``known``: see :func:`plan_pod`."""
+    plan = plan_pod(pod, namespace, state, **known)
     if plan.mutated is None or plan.original is None:
         return PodPatch(plan, [])
     patch = [
@@ -69,21 +71,24 @@ class PatchMemo:
 
     def pod_patch(self, pod: Mapping[str, Any], namespace: str, state: ClusterState) -> PodPatch:
         """:func:`pod_patch`, reused for pods of a template already seen with the same VPA."""
-        entry, _ = matching_vpa(pod, namespace, state)
+        match = matching_vpa(pod, namespace, state)
+        entry = match[0]
         if entry is None:
-            return pod_patch(pod, namespace, state)
+            return pod_patch(pod, namespace, state, match=match)
         ranges = state.limit_ranges(namespace)
         try:
             key = (id(entry), *map(id, ranges), _template(pod))
         except (TypeError, AttributeError, orjson.JSONEncodeError):
-            return pod_patch(pod, namespace, state)  # odd shapes: the planner explains them
+            # Odd shapes: the planner explains them.
+            return pod_patch(pod, namespace, state, match=match, ranges=ranges)
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
                 self.hits += 1
                 return found[1]
-        result = pod_patch(pod, namespace, state)
+        # Planned from the very objects keyed on, so a concurrent update cannot mismatch them.
+        result = pod_patch(pod, namespace, state, match=match, ranges=ranges)
         with self._lock:
             self.misses += 1
             # The value holds the keyed objects so that their ids stay theirs while cached.

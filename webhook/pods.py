@@ -99,11 +99,21 @@ def _describe(index: int, sizing: Sizing) -> str:
     return f"container {index}: " + ", ".join(parts + sizing.notes)
 
 
-def plan_pod(pod: Mapping[str, Any], namespace: str, state: ClusterState) -> PodPlan:
-    """Decide the pod's new container resources from its VPA (init containers untouched)."""
+def plan_pod(
+    pod: Mapping[str, Any],
+    namespace: str,
+    state: ClusterState,
+    match: tuple[VpaEntry | None, list[OwnerRef]] | None = None,
+    ranges: list[tuple[Mapping[str, Any], ...]] | None = None,
+) -> PodPlan:
+    """Decide the pod's new container resources from its VPA (init containers untouched).
+
+    ``match`` (from :func:`matching_vpa`) and ``ranges`` (the namespace's LimitRanges) are
+    looked up in ``state`` unless the caller already has them.
+    """
     if is_mirror(pod):
         return PodPlan(reason="mirror pod")
-    entry, chain = matching_vpa(pod, namespace, state)
+    entry, chain = match if match is not None else matching_vpa(pod, namespace, state)
     if entry is None:
         return PodPlan(reason="no VPA targets " + (str(chain[-1]) if chain else "a bare pod"))
     vpa = entry.vpa
@@ -112,7 +122,7 @@ def plan_pod(pod: Mapping[str, Any], namespace: str, state: ClusterState) -> Pod
     if not entry.recommendations:
         return PodPlan(vpa=entry, reason=f"{VPA_KIND} {vpa.key} has no recommendation yet")
     containers = (pod.get("spec") or {}).get("containers") or []
-    ranges = state.limit_ranges(namespace)
+    ranges = ranges if ranges is not None else state.limit_ranges(namespace)
     container_bounds = limitrange.bounds(ranges, limitrange.CONTAINER)
     sizings: dict[int, Sizing] = {}
     others: list[Mapping[str, Any]] = []

@@ -281,7 +281,7 @@ def test_without_synced_caches_the_pod_is_allowed_unchanged_with_a_warning() -> 
 def test_internal_errors_fail_open(monkeypatch: pytest.MonkeyPatch) -> None:
     import webhook.memo
 
-    def boom(*args: object) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
         raise KeyError("surprise")
 
     monkeypatch.setattr(webhook.memo, "plan_pod", boom)
