@@ -83,9 +83,11 @@ def manual_baseline(path: Path, start: float, tuned: bool | None) -> Backtest:
     return Backtest("manual", overall, {})
 
 
-def hourly_peaks(samples: Samples, resource: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per sample of ``resource``: its container and clock hour; and the containers x hours
-    matrix of hourly peaks (NaN where a container has no sample)."""
+def hourly_peaks(
+    samples: Samples, resource: str
+) -> tuple[Samples, np.ndarray, np.ndarray, np.ndarray]:
+    """The samples of ``resource``, each one's container and clock hour, and the containers x
+    hours matrix of hourly peaks (NaN where a container has no sample)."""
     part = samples.select(samples.resource == resource)
     _, key = key_index(part)
     hour = np.floor(part.timestamp / HOUR_S).astype(np.int64)
@@ -93,7 +95,7 @@ def hourly_peaks(samples: Samples, resource: str) -> tuple[np.ndarray, np.ndarra
     peaks = np.full((int(key.max()) + 1, int(hour.max()) + 1), -np.inf)
     np.maximum.at(peaks, (key, hour), part.value)
     peaks[np.isinf(peaks)] = np.nan
-    return key, hour, peaks
+    return part, key, hour, peaks
 
 
 def hindsight(samples: Samples, start: float) -> Backtest:
@@ -102,12 +104,10 @@ def hindsight(samples: Samples, start: float) -> Backtest:
     for resource in SCORED:
         if not (samples.resource == resource).any():
             continue
-        key, hour, peaks = hourly_peaks(samples, resource)
-        times = samples.timestamp[samples.resource == resource]
-        usage = samples.value[samples.resource == resource]
-        keep = times >= start
+        part, key, hour, peaks = hourly_peaks(samples, resource)
+        keep = part.timestamp >= start
         overall[resource] = score_samples(
-            key[keep], times[keep], usage[keep], peaks[key, hour][keep]
+            key[keep], part.timestamp[keep], part.value[keep], peaks[key, hour][keep]
         )
     return Backtest("hindsight", overall, {})
 
@@ -115,9 +115,8 @@ def hindsight(samples: Samples, start: float) -> Backtest:
 def memory_frontier(samples: Samples, start: float) -> list[tuple[str, float, float]]:
     """(predictor, slack, OOM hours) for decaying peaks of past hours times a margin, with the
     strategies' 250 MiB per-pod floor."""
-    key, hour, peaks = hourly_peaks(samples, "memory")
-    times = samples.timestamp[samples.resource == "memory"]
-    usage = samples.value[samples.resource == "memory"]
+    part, key, hour, peaks = hourly_peaks(samples, "memory")
+    times, usage = part.timestamp, part.value
     keep = times >= start
     filled = np.nan_to_num(peaks, nan=0.0)
     rows = []
