@@ -3,8 +3,12 @@
 ``ControlPlane`` starts etcd, kube-apiserver and kube-controller-manager (built by
 ``tests.e2e.gobuild``) on free loopback ports with a fresh PKI (``tests.e2e.pki``), waits until
 the API server is ready and the controllers have created the ``default`` ServiceAccount, and
-writes an admin kubeconfig. There is no kubelet and no scheduler: Pods stay Pending, which is
-all admission tests need. ``KubeCluster`` is the client side the tests use (kubectl runner).
+writes an admin kubeconfig. By default there is no kubelet and no scheduler: Pods stay Pending,
+which is all admission tests need. With ``nodes=N`` it also starts kube-scheduler and N hollow
+nodes (kubemark's hollow kubelet: the real kubelet over a fake container runtime, see
+``controlplane/cmd/hollow-node``), so pods are scheduled, run, report status and are resized
+in place by a real kubelet. ``KubeCluster`` is the client side the
+tests use (kubectl runner).
 
 CLI: ``python -m tests.e2e.cluster up|down|status|build|env`` (``make cluster-up``,
 ``make cluster-down``, ``make controlplane``).
@@ -32,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.gobuild import (
-    BINARIES,
     BUILD_STAMP,
     BuildFailed,
     ToolchainMissing,
@@ -52,7 +55,11 @@ from tests.e2e.pki import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-COMPONENTS = BINARIES  # started in this order, stopped in the reverse one
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")  # always, in this order
+SCHEDULER = "kube-scheduler"
+HOLLOW_NODE = "hollow-node"  # hollow-node-0, hollow-node-1, ... all run HOLLOW_BINARY
+HOLLOW_BINARY = "hollow-node"  # kubemark's hollow kubelet (tests/e2e/controlplane/cmd)
+NODE_CPU, NODE_MEMORY = 4, "16Gi"  # each hollow node's capacity
 # Service ClusterIPs on loopback: a Service-backed webhook (as manifests/ installs) can then only
 # ever be dialled on this machine, never on a private-range address of the network around it.
 SERVICE_CIDR = "127.1.0.0/24"
@@ -99,6 +106,11 @@ def _pid_alive(pid: int, binary: str | None = None) -> bool:
     return Path(exe.removesuffix(" (deleted)")).name == binary
 
 
+def _binary_of(component: str) -> str:
+    """The binary a recorded component runs (hollow nodes all run the same one)."""
+    return HOLLOW_BINARY if component.startswith(HOLLOW_NODE) else component
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -137,6 +149,7 @@ class ControlPlane:
     logs_dir: Path
     binaries: Path | None = None
     extra_apiserver_args: list[str] = field(default_factory=list)
+    nodes: int = 0  # hollow nodes (with kube-scheduler); 0: pods stay Pending
 
     @classmethod
     def for_repo(cls, repo: Path = REPO) -> ControlPlane:
@@ -175,7 +188,9 @@ class ControlPlane:
     def running(self) -> dict[str, bool]:
         """Which recorded components are alive (empty when nothing was started)."""
         state = self.read_state() or {}
-        return {name: _pid_alive(pid, name) for name, pid in state.get("pids", {}).items()}
+        return {
+            name: _pid_alive(pid, _binary_of(name)) for name, pid in state.get("pids", {}).items()
+        }
 
     def is_up(self) -> bool:
         """All components alive and the API server ready."""
@@ -199,7 +214,7 @@ class ControlPlane:
 
     def _up(self, timeout: float, *, verbose: bool) -> dict[str, Any]:
         state = self.read_state()
-        if state is not None and self.is_up():
+        if state is not None and self.is_up() and len(state.get("nodes", [])) == self.nodes:
             if verbose:
                 print(f"control plane already running at {state['server']}")
             return state
@@ -252,6 +267,8 @@ class ControlPlane:
                 self._wait(name, proc, deadline, lambda: self._get(server, "/readyz") == 200)
             else:  # the controllers work once the `default` ServiceAccount exists
                 self._wait(name, proc, deadline, lambda: self._get(server, DEFAULT_SA) == 200)
+        if self.nodes:
+            self._start_nodes(binaries, server, state, deadline)
         write_kubeconfig(self.kubeconfig, server, pki, "admin", ADMIN_USER)
         state["started_seconds"] = round(time.monotonic() - started, 1)
         self._save_state(state)
@@ -268,10 +285,9 @@ class ControlPlane:
         state = self.read_state()
         stopped = False
         if state is not None:
-            for name in reversed(COMPONENTS):
-                pid = state.get("pids", {}).get(name)
-                if pid and _pid_alive(pid, name):
-                    _terminate(pid, name)
+            for name, pid in reversed(list(state.get("pids", {}).items())):
+                if pid and _pid_alive(pid, _binary_of(name)):
+                    _terminate(pid, _binary_of(name))
                     stopped = True
         shutil.rmtree(self.state_dir, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
@@ -301,6 +317,58 @@ class ControlPlane:
                 start_new_session=True,
             )  # fmt: skip
 
+    # ----------------------------------------------------------------- nodes
+
+    def _start_nodes(
+        self, binaries: Path, server: str, state: dict[str, Any], deadline: float
+    ) -> None:
+        """kube-scheduler, then ``self.nodes`` hollow nodes; returns once every node is Ready."""
+        pki = self.pki
+        scheduler_config = self.state_dir / "scheduler.kubeconfig"
+        write_kubeconfig(scheduler_config, server, pki, "scheduler", "system:kube-scheduler")
+        proc = self._spawn(binaries / SCHEDULER, [
+            f"--kubeconfig={scheduler_config}",
+            f"--authentication-kubeconfig={scheduler_config}",
+            f"--authorization-kubeconfig={scheduler_config}",
+            f"--bind-address={LOOPBACK}",
+            f"--secure-port={free_port()}",
+            "--leader-elect=false",
+        ], self.log(SCHEDULER))  # fmt: skip
+        state["pids"][SCHEDULER] = proc.pid
+        self._save_state(state)
+        ca_cert, ca_key = load_ca(pki)
+        names = [f"{HOLLOW_NODE}-{i}" for i in range(self.nodes)]
+        procs = {}
+        for name in names:
+            home = self.state_dir / "nodes" / name
+            home.mkdir(parents=True, exist_ok=True)
+            # The node's own identity (system:node:NAME), with the rights of system:masters:
+            # this cluster runs no Node authorizer that would grant a kubelet its narrow set.
+            cert_pem, key_pem = issue_certificate(
+                ca_cert, ca_key, f"system:node:{name}", orgs=("system:nodes", "system:masters"),
+                client=True,
+            )  # fmt: skip
+            config = home / "kubeconfig"
+            text = kubeconfig_yaml(server, pki.ca_cert, cert_pem, key_pem, f"system:node:{name}")
+            write_pem(config, text.encode(), private=True)
+            procs[name] = self._spawn(binaries / HOLLOW_BINARY, [
+                f"--name={name}",
+                f"--kubeconfig={config}",
+                f"--kubelet-port={free_port()}",
+                f"--cpu={NODE_CPU}",
+                f"--memory={NODE_MEMORY}",
+            ], self.log(name), tmpdir=home)  # fmt: skip
+            state["pids"][name] = procs[name].pid
+        state["nodes"] = names
+        self._save_state(state)
+        for name in names:
+            self._wait(name, procs[name], deadline, lambda n=name: self._node_ready(server, n))
+
+    def _node_ready(self, server: str, name: str) -> bool:
+        node = self._get_json(server, f"/api/v1/nodes/{name}")
+        conditions = ((node or {}).get("status") or {}).get("conditions") or []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
     # ----------------------------------------------------------------- helpers
 
     def _save_state(self, state: dict[str, Any]) -> None:
@@ -308,8 +376,12 @@ class ControlPlane:
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         tmp.replace(self.state_file)
 
-    def _spawn(self, binary: Path, args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, binary: Path, args: list[str], log: Path, tmpdir: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         env = dict(os.environ)
+        if tmpdir is not None:  # the hollow kubelet's root dir is a fresh temp dir: keep it ours
+            env["TMPDIR"] = str(tmpdir)
         for var in ("NO_PROXY", "no_proxy"):  # the API server must call webhooks directly
             env[var] = ",".join(filter(None, [env.get(var, ""), LOOPBACK, "localhost"]))
         env.pop("KUBECONFIG", None)
@@ -343,6 +415,18 @@ class ControlPlane:
         ctx = ssl.create_default_context(cafile=str(self.pki.ca_cert))
         ctx.load_cert_chain(str(self.pki.path("admin.crt")), str(self.pki.path("admin.key")))
         return ctx
+
+    def _get_json(self, server: str, path: str, timeout: float = 2.0) -> Any:
+        """An admin GET decoded as JSON, or None on any error."""
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),
+            urllib.request.HTTPSHandler(context=self._ssl_context()),
+        )
+        try:
+            with opener.open(server + path, timeout=timeout) as resp:
+                return json.loads(resp.read())
+        except (OSError, ValueError, ssl.SSLError):
+            return None
 
     def _get(self, server: str, path: str, timeout: float = 2.0) -> int | None:
         """HTTP status of an admin GET, or None when the server does not answer."""
@@ -604,8 +688,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seconds to wait for the control plane to become ready",
     )
     parser.add_argument("--owner", type=int, help="reap: stop the cluster once this pid exits")
+    parser.add_argument(
+        "--nodes", type=int, default=0,
+        help="up: also start kube-scheduler and this many hollow nodes (pods then run)",
+    )  # fmt: skip
     args = parser.parse_args(argv)  # fmt: skip
     plane = ControlPlane.in_dir(args.dir) if args.dir else ControlPlane.for_repo()
+    plane.nodes = args.nodes
     try:
         if args.command == "build":
             target = ensure_built(verbose=True)
@@ -631,9 +720,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("control plane: not running")
                 return 1
             alive = plane.running()
-            for name in COMPONENTS:
+            for name, pid in state["pids"].items():
                 status = "running" if alive.get(name) else "stopped"
-                print(f"{name:24} pid {state['pids'].get(name, '-'):>8}  {status}")
+                print(f"{name:24} pid {pid:>8}  {status}")
             up = plane.is_up()
             print(f"server {state['server']}: {'ready' if up else 'NOT ready'}")
             print(f"kubeconfig {plane.kubeconfig}")

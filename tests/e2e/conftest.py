@@ -62,20 +62,48 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
         plane.down(quiet=True)
 
 
-@pytest.fixture
-def kube_namespace(kube_cluster: KubeCluster, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh namespace for one test (its ServiceAccount ready), deleted afterwards."""
-    base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
+@pytest.fixture(scope="session")
+def kube_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    """A second control plane with kube-scheduler and one hollow node: pods run there.
+
+    Its own cluster, so that the admission tests keep their Pending pods. The node has
+    ``NODE_CPU`` cores and ``NODE_MEMORY``; its kubelet resizes pods in place for real.
+    """
+    try:
+        binaries = ensure_built()
+    except (ToolchainMissing, BuildFailed) as exc:
+        _unavailable(str(exc))
+    plane = ControlPlane.in_dir(tmp_path_factory.mktemp("kube-nodes"))
+    plane.binaries, plane.nodes = binaries, 1
+    try:
+        state = plane.up()
+    except StartFailed as exc:
+        pytest.fail(f"control plane with nodes did not start: {exc}", pytrace=False)
+    plane.spawn_reaper(os.getpid())
+    try:
+        yield KubeCluster(plane.kubeconfig, state["server"], plane.pki, plane.logs_dir)
+    finally:
+        plane.down(quiet=True)
+
+
+def fresh_namespace(cluster: KubeCluster, prefix: str) -> str:
+    """Create a namespace and wait for its ``default`` ServiceAccount (pods need it)."""
+    base = "".join(c if c.isalnum() else "-" for c in prefix.lower())[:40].strip("-")
     name = f"{base}-{uuid.uuid4().hex[:6]}"
-    kube_cluster.kubectl("create", "namespace", name, check=True)
-    # Pods are rejected until the controllers create the namespace's `default` ServiceAccount.
+    cluster.kubectl("create", "namespace", name, check=True)
     wait_until(
-        lambda: (
-            kube_cluster.kubectl("get", "serviceaccount", "default", "-n", name).returncode == 0
-        ),
+        lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", name).returncode == 0,
         timeout=30,
         what=f"the default ServiceAccount in {name}",
     )
+    return name
+
+
+@pytest.fixture
+def kube_namespace(kube_cluster: KubeCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace for one test (its ServiceAccount ready), deleted afterwards."""
+    # Pods are rejected until the controllers create the namespace's `default` ServiceAccount.
+    name = fresh_namespace(kube_cluster, request.node.name)
     try:
         yield name
     finally:

@@ -1,4 +1,5 @@
-"""Build etcd, kube-apiserver and kube-controller-manager from ``tests/e2e/controlplane``.
+"""Build the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+kubemark's hollow node) from ``tests/e2e/controlplane``.
 
 Binaries go to ``~/.cache/tidal/bin/<key>/`` where the key hashes ``go.mod``, ``go.sum`` and
 the ``main`` files: a version bump rebuilds, an unchanged tree never does. A file lock makes
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 CONTROLPLANE_SRC = Path(__file__).resolve().parent / "controlplane"
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "hollow-node")
 BUILD_STAMP = "build.json"
 GO_FALLBACKS = ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")  # when `go` is not on PATH
 

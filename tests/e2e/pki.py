@@ -207,6 +207,7 @@ def generate_pki(pki: Pki) -> None:
         "admin": (ca_cert, ca_key, ADMIN_USER, ("system:masters",), False, True, (), ()),
         "controller-manager": (ca_cert, ca_key, "system:kube-controller-manager", (),
                                False, True, (), ()),
+        "scheduler": (ca_cert, ca_key, "system:kube-scheduler", (), False, True, (), ()),
         "etcd-server": (etcd_ca_cert, etcd_ca_key, "etcd", (), True, True,
                         (LOOPBACK,), ("localhost",)),
         "apiserver-etcd-client": (etcd_ca_cert, etcd_ca_key, "kube-apiserver-etcd-client", (),

@@ -1,0 +1,1 @@
+"""Tidal's updater: applies VPA recommendations to running pods, in place or by eviction."""
