@@ -1,4 +1,4 @@
-# One image for the webhook, the recommender and the cert Job (see manifests/).
+# One image for the webhook, the recommender, the updater and the cert Job (see manifests/).
 #   docker build -t ghcr.io/tidal-dev/tidal:0.1.0 .
 # The builder installs Tidal into a virtualenv; the final image copies only that virtualenv
 # onto the same slim base: no compilers, no pip, no build caches, a non-root numeric user.
@@ -12,6 +12,7 @@ COPY pyproject.toml README.md ./
 COPY recommender ./recommender
 COPY webhook ./webhook
 COPY certs ./certs
+COPY updater ./updater
 RUN /opt/tidal/bin/pip install . \
  && /opt/tidal/bin/pip uninstall -y pip setuptools wheel
 
@@ -31,5 +32,5 @@ ENV PATH=/opt/tidal/bin:$PATH \
 WORKDIR /tmp
 USER 65532:65532
 EXPOSE 8443 8080
-# The manifests choose the program: tidal-webhook, tidal-recommender or tidal-certs.
+# The manifests choose the program: tidal-webhook, tidal-recommender, tidal-updater, tidal-certs.
 CMD ["tidal-webhook", "--help"]

@@ -48,8 +48,9 @@ clean: cluster-down
 controlplane: $(STAMP)
 	$(BIN)/python -m tests.e2e.cluster build
 
+NODES ?= 0  # make cluster-up NODES=1: also kube-scheduler and hollow nodes, so pods run
 cluster-up: $(STAMP)
-	$(BIN)/python -m tests.e2e.cluster up
+	$(BIN)/python -m tests.e2e.cluster up --nodes $(NODES)
 
 cluster-down: dev-down
 	$(if $(wildcard $(BIN)/python),$(BIN)/python,$(PY)) -m tests.e2e.cluster down

@@ -1,7 +1,7 @@
-"""The updater's writes: ``pods/resize``, the Eviction API, the resize history, Events.
+"""The updater's writes: ``pods/resize``, the Eviction API and Events.
 
 Every change to a running pod goes through here. With ``dry_run`` nothing but Events is
-written (their reasons say "Would...").
+written (reasons ``WouldResize``, ``WouldEvict``).
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from typing import Any
 from recommender.cluster.api import ApiException, KubeApi
 from recommender.vpa import GROUP, KIND, VERSION
 from updater.decide import Decision
-from updater.tide import HISTORY_ANNOTATION, history_value, resize_history
 from webhook.sizing import format_value
 
 log = logging.getLogger(__name__)
 
 COMPONENT = "tidal-updater"
+DRY_RUN_REASONS = {"Resized": "WouldResize", "EvictedByVPA": "WouldEvict"}
 STRATEGIC = "application/strategic-merge-patch+json"
-# Outcomes of one action.
-DONE, BLOCKED, FAILED = "done", "blocked", "failed"
+# Outcomes of one action. INFEASIBLE: the apiserver refused a resize larger than the node
+# ("node didn't have enough allocatable resources"), so no PodResizePending condition appears.
+DONE, BLOCKED, FAILED, INFEASIBLE = "done", "blocked", "failed", "infeasible"
 
 
 def _now_rfc3339(now: float) -> str:
@@ -56,9 +57,13 @@ class Actuator:
             try:
                 self.api.request("PATCH", path, body=resize_patch(decision), content_type=STRATEGIC)
             except ApiException as exc:
-                log.warning("resize of pod %s failed: %s %s", pod.key, exc.status, _why(exc))
+                why = _why(exc)
+                if exc.status == 403 and "allocatable" in why:
+                    decision.reason = f"resize infeasible: {why}"
+                    log.info("resize of pod %s infeasible: %s", pod.key, why)
+                    return INFEASIBLE
+                log.warning("resize of pod %s failed: %s %s", pod.key, exc.status, why)
                 return FAILED
-            self._record_history(decision, now)
         self._events(decision, "Resized", now)
         log.info("%s pod %s: %s", "would resize" if self.dry_run else "resized", pod.key,
                  decision.message())  # fmt: skip
@@ -86,22 +91,12 @@ class Actuator:
                  decision.message())  # fmt: skip
         return DONE
 
-    def _record_history(self, decision: Decision, now: float) -> None:
-        """Append ``now`` to the pod's resize history (the churn budget's memory)."""
-        pod = decision.pod
-        times = [*resize_history(pod.raw, now), now]
-        patch = {"metadata": {"annotations": {HISTORY_ANNOTATION: history_value(times)}}}
-        try:
-            self.api.merge_patch(f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}", patch)
-        except ApiException as exc:
-            log.warning("resize history of pod %s not recorded: %s", pod.key, _why(exc))
-
     def _events(self, decision: Decision, reason: str, now: float) -> None:
         """One Event on the pod and one on the VPA (``kubectl describe`` shows both)."""
         pod, vpa = decision.pod, decision.vpa
         message = decision.message()
         if self.dry_run:
-            reason, message = f"Would{reason}", f"dry run: {message}"
+            reason, message = DRY_RUN_REASONS[reason], f"dry run: {message}"
         meta = vpa.raw.get("metadata") or {}
         targets = [
             ("v1", "Pod", pod.name, pod.uid),

@@ -35,7 +35,7 @@ from updater.pods import (
 )
 from updater.priority import Priority, needs_update, priority
 from updater.settings import UpdaterSettings
-from updater.tide import HoldTimer, resize_history
+from updater.tide import TideMemory
 from webhook.pods import PodPlan
 from webhook.sizing import format_value, quantities
 
@@ -184,9 +184,11 @@ def decide_pod(
     settings: UpdaterSettings,
     now: float,
     memory_use: Mapping[str, float] | None = None,
-    holds: HoldTimer | None = None,
+    tide: TideMemory | None = None,
+    refused: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Decision:
-    """Decide one pod. ``memory_use``: container -> bytes now in use (metrics.k8s.io)."""
+    """Decide one pod. ``memory_use``: container -> bytes now in use (metrics.k8s.io);
+    ``refused``: container -> requests of a resize the apiserver refused as infeasible."""
     mode = vpa.update_mode
     if mode not in IN_PLACE_MODES and mode not in EVICTING_MODES:
         return _skip(pod, vpa, "mode", f"updateMode {mode} never touches running pods")
@@ -220,6 +222,9 @@ def decide_pod(
     if why is None and extended and age >= settings.lifetime_threshold_s:
         why = "GPUs differ from the target"
     infeasible = pod.resize_pending is not None and pod.resize_pending.reason == INFEASIBLE
+    if refused and mode not in EVICTING_MODES and not _below(wanted_requests, refused):
+        return _skip(pod, vpa, "infeasible", "a resize to this size was refused as larger "
+                     "than the node; retried only when the target drops below it")  # fmt: skip
     if why is None and not infeasible:
         return _skip(pod, vpa, "within_bounds", "requests within bounds and near the target")
     if not in_place:
@@ -229,7 +234,7 @@ def decide_pod(
                      "when the target drops below it")  # fmt: skip
     if extended and mode in EVICTING_MODES:
         return Decision(pod, vpa, EVICT, "GPUs change only with a new pod", changes, prio)
-    return _resize(pod, vpa, changes, prio, why or "", settings, now, memory_use or {}, holds)
+    return _resize(pod, vpa, changes, prio, why or "", settings, now, memory_use or {}, tide)
 
 
 def _moved(pod: PodView, wanted: Mapping[str, Resources], hysteresis: float) -> bool:
@@ -251,7 +256,7 @@ def _resize(
     settings: UpdaterSettings,
     now: float,
     memory_use: Mapping[str, float],
-    holds: HoldTimer | None,
+    tide: TideMemory | None,
 ) -> Decision:
     """The in-place part of a decision: cpu and memory only, QoS kept, decreases held."""
     evicts = vpa.update_mode in EVICTING_MODES
@@ -267,7 +272,7 @@ def _resize(
         for resource in list(requests):
             old = container.requests.get(resource)
             lower = old is not None and requests[resource] < old
-            held = holds.held_for((pod.uid, change.name, resource), lower, now) if holds else 0.0
+            held = tide.held_for((pod.uid, change.name, resource), lower, now) if tide else 0.0
             waits = not prio.outside_range and not _infeasible_above(pod)
             if lower and waits and held < settings.lower_after_s:
                 requests[resource] = old  # type: ignore[assignment]
@@ -299,7 +304,7 @@ def _resize(
         if evicts:
             return Decision(pod, vpa, EVICT, reason, changes, prio)
         return _skip(pod, vpa, "qos", reason)
-    history = resize_history(pod.raw, now)
+    history = tide.resizes(pod.uid, now) if tide else []
     budget = settings.max_resizes_per_day - (0 if raising else settings.raise_reserve)
     if len(history) >= budget:
         return _skip(pod, vpa, "churn_budget",
@@ -311,6 +316,15 @@ def _resize(
         if c.requests.get(r) != c.old_requests.get(r) or c.limits.get(r) != c.old_limits.get(r)
     )
     return Decision(pod, vpa, RESIZE, why, tuple(resized), prio, restarts, notes=notes)
+
+
+def _below(wanted: Mapping[str, Resources], refused: Mapping[str, Mapping[str, float]]) -> bool:
+    """Any wanted request lower than the refused one."""
+    return any(
+        value < refused.get(name, {}).get(resource, value)
+        for name, requests in wanted.items()
+        for resource, value in requests.items()
+    )
 
 
 def _any_lower(changes: tuple[ContainerChange, ...]) -> bool:

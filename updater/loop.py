@@ -16,17 +16,25 @@ from typing import Any
 from recommender.cluster import paths
 from recommender.cluster.api import ApiException, KubeApi
 from recommender.quantity import MEMORY
-from updater.actuator import BLOCKED, DONE, Actuator
+from updater.actuator import BLOCKED, DONE, INFEASIBLE, Actuator
 from updater.budget import GroupBudget, TokenBucket
-from updater.decide import EVICT, IN_PLACE_MODES, RESIZE, SKIP, Decision, decide_pod
+from updater.decide import (
+    EVICT,
+    EVICTING_MODES,
+    IN_PLACE_MODES,
+    RESIZE,
+    SKIP,
+    Decision,
+    decide_pod,
+)
 from updater.pods import PodView, pod_view
 from updater.priority import NO_PRIORITY
 from updater.settings import UpdaterSettings
 from updater.telemetry import Telemetry
-from updater.tide import HoldTimer
+from updater.tide import TideMemory
 from webhook.pods import matching_vpa, plan_pod
 from webhook.sizing import quantities
-from webhook.state import ClusterState, controller_ref
+from webhook.state import KINDS, ClusterState, controller_ref
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,7 @@ LISTS = (
     ("StatefulSet", "/apis/apps/v1", "statefulsets"),
 )
 TERMINAL = ("Succeeded", "Failed")
+ACTING_MODES = IN_PLACE_MODES | EVICTING_MODES
 
 
 def configured_replicas(kind: str, obj: Mapping[str, Any]) -> int | None:
@@ -75,7 +84,7 @@ class LoopResult:
 
 
 class Updater:
-    """Holds what must outlive a loop: hold timers, the rate limit, the actuator."""
+    """Holds what must outlive a loop: the tide's memory, the rate limit, the actuator."""
 
     def __init__(
         self,
@@ -89,7 +98,10 @@ class Updater:
         self.telemetry = telemetry or Telemetry()
         self.actuator = Actuator(api, identity, settings.dry_run)
         self.limiter = TokenBucket(settings.rate_limit, settings.rate_burst)
-        self.holds = HoldTimer()
+        self.tide = TideMemory()
+        # Pod uid -> container -> requests of a resize the apiserver refused as larger than the
+        # node: InPlace retries only once the target drops below it.
+        self.refused: dict[str, dict[str, dict[str, float]]] = {}
         self.last_success = 0.0
 
     # ----------------------------------------------------------------- reading
@@ -161,7 +173,9 @@ class Updater:
         """
         use = use or {}
         started = time.monotonic()
-        state = ClusterState.from_objects(objects)
+        state = ClusterState()
+        for kind in KINDS:  # one list per kind (an upsert per object re-indexes its namespace)
+            state.replace(kind, [o for o in objects if o.get("kind") == kind])
         result = LoopResult(vpas=sum(1 for o in objects if o.get("kind") == LISTS[0][0]))
         by_vpa: dict[str, list[tuple[PodView, Any, Any]]] = {}
         entries: dict[str, Any] = {}
@@ -174,6 +188,13 @@ class Updater:
                 continue
             result.pods += 1
             live.add(str(meta.get("uid") or ""))
+            if entry.vpa.update_mode not in ACTING_MODES:  # Off, Initial: nothing to read
+                result.decisions.append(Decision(
+                    pod_view(pod, containers=False), entry.vpa, SKIP,
+                    f"updateMode {entry.vpa.update_mode} never touches running pods",
+                    skip_kind="mode",
+                ))  # fmt: skip
+                continue
             by_vpa.setdefault(entry.vpa.key, []).append((pod_view(pod), pod, chain))
             entries[entry.vpa.key] = entry
         for key, members in by_vpa.items():
@@ -187,7 +208,8 @@ class Updater:
                 memory = {c.name: use[(view.key, c.name)] for c in view.containers
                           if (view.key, c.name) in use}  # fmt: skip
                 decision = decide_pod(
-                    view, vpa, entry.recommendations, plan, self.settings, now, memory, self.holds
+                    view, vpa, entry.recommendations, plan, self.settings, now, memory, self.tide,
+                    self.refused.get(view.uid),
                 )
                 if decision.action != SKIP and len(alive) < needed:
                     why = f"{len(alive)} live pods, fewer than minReplicas {needed}"
@@ -195,7 +217,8 @@ class Updater:
                 ranked.append(decision)
             ranked.sort(key=lambda d: d.priority or NO_PRIORITY, reverse=True)
             result.decisions.extend(ranked)
-        self.holds.keep_only(live)
+        self.tide.keep_only(live)
+        self.refused = {uid: r for uid, r in self.refused.items() if uid in live}
         result.budgets = self._group_budgets(by_vpa, replicas)
         result.decide_seconds = time.monotonic() - started
         return result
@@ -248,9 +271,19 @@ class Updater:
             if decision.action == RESIZE:
                 outcome = self.actuator.resize(decision, now)
                 if outcome == DONE:
+                    if not s.dry_run:
+                        self.tide.record_resize(view.uid, now)
                     result.resized.append(decision)
                     t.resizes.labels(mode).inc()
-            else:
+                elif outcome == INFEASIBLE:
+                    self.refused[view.uid] = {c.name: dict(c.requests) for c in decision.changes}
+                    if mode in EVICTING_MODES and budget.can_disrupt(s.eviction_tolerance, running):
+                        decision.action = EVICT  # InPlaceOrRecreate: at once, in this loop
+                    else:
+                        result.skip("infeasible")
+                        t.skips.labels("infeasible").inc()
+                        continue
+            if decision.action == EVICT:
                 outcome = self.actuator.evict(decision, now)
                 if outcome == DONE:
                     result.evicted.append(decision)
@@ -262,7 +295,7 @@ class Updater:
                     t.skips.labels("pod_disruption_budget").inc()
             if outcome == DONE:
                 budget.record(running, decision.action == EVICT)
-            elif outcome != BLOCKED:
+            elif outcome not in (BLOCKED, INFEASIBLE):
                 t.failures.labels(decision.action).inc()
 
 

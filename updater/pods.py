@@ -133,15 +133,16 @@ def _container(spec: Mapping[str, Any], status: Mapping[str, Any]) -> ContainerV
     )
 
 
-def pod_view(pod: Mapping[str, Any]) -> PodView:
-    """Read one pod object."""
+def pod_view(pod: Mapping[str, Any], containers: bool = True) -> PodView:
+    """Read one pod object (``containers=False``: only its identity and phase)."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
     statuses = {
         str(s.get("name")): s for s in status.get("containerStatuses") or [] if isinstance(s, dict)
     }
-    containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
+    specs = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
+    specs = specs if containers else []
     conditions = [c for c in status.get("conditions") or [] if isinstance(c, Mapping)]
     ready = _condition(conditions, "Ready")
     return PodView(
@@ -149,12 +150,12 @@ def pod_view(pod: Mapping[str, Any]) -> PodView:
         name=str(meta.get("name") or ""),
         uid=str(meta.get("uid") or ""),
         phase=str(status.get("phase") or "Pending"),
-        containers=tuple(_container(c, statuses.get(str(c.get("name")), {})) for c in containers),
+        containers=tuple(_container(c, statuses.get(str(c.get("name")), {})) for c in specs),
         raw=pod,
         start_time=timestamp(status.get("startTime")),
         ready_since=ready.since if ready else None,
         deleting=bool(meta.get("deletionTimestamp")),
-        qos=str(status.get("qosClass") or qos_class(containers)),
+        qos=str(status.get("qosClass") or qos_class(specs)),
         resize_pending=_condition(conditions, RESIZE_PENDING),
         resize_in_progress=_condition(conditions, RESIZE_IN_PROGRESS),
     )

@@ -1,6 +1,7 @@
 """A small in-memory Kubernetes API server over HTTP on 127.0.0.1 (lists with paging, get,
 create, replace with resourceVersion conflicts, merge and JSON patches, the status
-subresource, delete), shaped like the real apiserver's responses. Other APIs are served
+subresource, delete, and the ``pods/resize`` and ``pods/eviction`` subresources), shaped like
+the real apiserver's responses. Other APIs are served
 once objects are added for them (e.g. ``metrics.k8s.io`` PodMetrics).
 
 Used by the cluster tests when no real control plane is available and by
@@ -25,17 +26,19 @@ import jsonpatch
 
 _PATH = re.compile(
     r"^(?P<base>/api/v1|/apis/[^/]+/[^/]+)"
-    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>status))?$"
+    r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>status|resize|eviction))?$"
 )
 KINDS = {
     "pods": "Pod", "deployments": "Deployment", "replicasets": "ReplicaSet",
     "statefulsets": "StatefulSet", "daemonsets": "DaemonSet", "jobs": "Job",
     "cronjobs": "CronJob", "replicationcontrollers": "ReplicationController",
     "leases": "Lease", "verticalpodautoscalers": "VerticalPodAutoscaler",
+    "limitranges": "LimitRange", "events": "Event",
     "verticalpodautoscalercheckpoints": "VerticalPodAutoscalerCheckpoint",
 }
 SERVED = {
     ("/api/v1", "pods"), ("/api/v1", "replicationcontrollers"),
+    ("/api/v1", "limitranges"), ("/api/v1", "events"),
     ("/apis/apps/v1", "deployments"), ("/apis/apps/v1", "replicasets"),
     ("/apis/apps/v1", "statefulsets"), ("/apis/apps/v1", "daemonsets"),
     ("/apis/batch/v1", "jobs"), ("/apis/batch/v1", "cronjobs"),
@@ -139,9 +142,18 @@ class _Handler(BaseHTTPRequestHandler):
         store.requests["POST"] += 1
         match, _ = self._route()
         obj = self._body()
+        if match is not None and match["sub"] == "eviction":  # the Eviction API: no PDBs here
+            with store.lock:
+                if self._current(match) is None:
+                    return self._reply(404, _status(404, "NotFound", "not found"))
+                del store.objects[(match["base"], match["plural"])][(match["ns"], match["name"])]
+            return self._reply(201, _status(201, "", "evicted") | {"status": "Success"})
         if match is None or match["name"]:
             return self._reply(404, _status(404, "NotFound", "no such collection"))
-        obj.setdefault("metadata", {})["namespace"] = match["ns"] or "default"
+        meta = obj.setdefault("metadata", {})
+        meta["namespace"] = match["ns"] or "default"
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = f"{meta['generateName']}{store.version + 1:05x}"
         with store.lock:
             bucket = store.objects.get((match["base"], match["plural"]), {})
             if (match["ns"], obj["metadata"]["name"]) in bucket:
@@ -176,6 +188,12 @@ class _Handler(BaseHTTPRequestHandler):
             obj = copy.deepcopy(current)
             if "json-patch" in kind:
                 obj = jsonpatch.apply_patch(obj, patch)
+            elif match["sub"] == "resize":  # strategic merge: containers by name, resources only
+                by_name = {c["name"]: c for c in obj["spec"]["containers"]}
+                for change in (patch.get("spec") or {}).get("containers") or []:
+                    target = by_name[change["name"]].setdefault("resources", {})
+                    for field, values in (change.get("resources") or {}).items():
+                        target.setdefault(field, {}).update(values)
             else:
                 if match["sub"] == "status":
                     patch = {"status": patch.get("status")}

@@ -120,3 +120,20 @@ def test_the_recommender_may_write_status_checkpoints_and_its_lease(
         {"verb": "update", **lease, "namespace": "default"},  # only its own namespace
     ]
     assert can_i(kube_cluster, "tidal-recommender", checks) == [True] * 5 + [False]
+
+
+def test_the_updater_may_resize_and_evict_but_not_delete_or_patch_pods(
+    kube_cluster: KubeCluster, objects: list[dict[str, Any]]
+) -> None:
+    checks = [
+        {"verb": "patch", "resource": "pods", "subresource": "resize"},
+        {"verb": "create", "resource": "pods", "subresource": "eviction"},
+        {"verb": "list", "group": "autoscaling.k8s.io", "resource": "verticalpodautoscalers"},
+        {"verb": "update", "group": "coordination.k8s.io", "resource": "leases",
+         "namespace": "tidal-system"},
+        {"verb": "delete", "resource": "pods"},
+        {"verb": "patch", "resource": "pods"},
+        {"verb": "patch", "group": "autoscaling.k8s.io", "resource": "verticalpodautoscalers",
+         "subresource": "status"},
+    ]  # fmt: skip
+    assert can_i(kube_cluster, "tidal-updater", checks) == [True] * 4 + [False] * 3

@@ -118,7 +118,39 @@ def test_webhook_reads_what_it_needs_and_writes_nothing() -> None:
         assert not WRITE_VERBS & set(rule["verbs"]), rule
 
 
-@pytest.mark.parametrize("account", ["tidal-webhook", "tidal-recommender"])
+UPDATER_GRANTS = {
+    *[("", r, v) for r in ("pods", "limitranges") for v in READ],
+    ("", "pods/resize", "patch"),
+    ("", "pods/eviction", "create"),
+    *[("apps", r, v) for r in ("replicasets", "statefulsets") for v in READ],
+    *[("batch", "jobs", v) for v in READ],
+    *[("autoscaling.k8s.io", "verticalpodautoscalers", v) for v in READ],
+    ("metrics.k8s.io", "pods", "get"),
+    ("metrics.k8s.io", "pods", "list"),
+    ("", "events", "create"),
+}
+
+
+def test_updater_has_exactly_what_it_needs() -> None:
+    """Resize and evict, read what it decides from, Events; never patch or delete a pod."""
+    rules = _rules(render("base"), "tidal-updater")
+    granted = {
+        (group, resource, verb)
+        for scope, rule in rules
+        if scope is None
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    assert granted == UPDATER_GRANTS
+    assert not _allows(rules, "", "pods", "patch", namespace="any")
+    assert not _allows(rules, "", "pods", "delete", namespace="any")
+    for verb in ("get", "create", "update"):
+        assert _allows(rules, "coordination.k8s.io", "leases", verb, namespace=NAMESPACE)
+        assert not _allows(rules, "coordination.k8s.io", "leases", verb, namespace="default")
+
+
+@pytest.mark.parametrize("account", ["tidal-webhook", "tidal-recommender", "tidal-updater"])
 def test_long_running_components_cannot_read_secrets(account: str) -> None:
     rules = _rules(render("base"), account)
     for verb in READ:

@@ -8,6 +8,8 @@ import pytest
 
 from certs.cli import build_parser
 from tests.manifests.conftest import NAMESPACE, find, of_kind, pod_specs, render
+from updater.cli import build_parser as updater_parser
+from updater.cli import settings_from
 
 IMAGE = "ghcr.io/tidal-dev/tidal:0.1.0"
 WEBHOOK_LABELS = {"app.kubernetes.io/name": "tidal", "app.kubernetes.io/component": "webhook"}
@@ -113,6 +115,24 @@ def test_recommender_runs_named_tidal_with_metrics_and_leader_identity() -> None
     assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
     service = find(objs, "Service", "tidal-recommender")
     assert service["spec"]["ports"][0]["targetPort"] == "http-metrics"
+
+
+def test_updater_runs_with_metrics_leader_identity_and_flags_its_cli_accepts() -> None:
+    deployment = find(render("base"), "Deployment", "tidal-updater")
+    pod = deployment["spec"]["template"]["spec"]
+    container = _container(pod, "updater")
+    assert pod["serviceAccountName"] == "tidal-updater"
+    command = container["command"] + container.get("args", [])
+    assert command[0] == "tidal-updater"
+    settings = settings_from(updater_parser().parse_args(command[1:]))
+    assert settings.rate_limit == 1.0 and settings.leader_election
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http-metrics": settings.port
+    }
+    for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert container[kind]["httpGet"] == {"path": "/healthz", "port": "http-metrics"}
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
+    assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
 
 
 def test_every_pod_is_locked_down(variant: str) -> None:

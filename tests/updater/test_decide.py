@@ -10,7 +10,6 @@ from tests.updater.builders import NOW, condition, container, pod, replicaset, v
 from updater.decide import EVICT, RESIZE, SKIP, Decision
 from updater.loop import Updater
 from updater.settings import UpdaterSettings
-from updater.tide import HISTORY_ANNOTATION
 
 
 def decide(
@@ -212,11 +211,13 @@ def test_in_place_increases_follow_the_target_at_once() -> None:
 
 def test_the_churn_budget_caps_resizes_per_pod_per_day() -> None:
     rec = vpa("InPlace", target={"cpu": "2", "memory": "512Mi"}, lower=BELOW)
-    times = ",".join(str(int(NOW - 3600 * i)) for i in range(1, 13))
-    spent = decide(rec, pod(annotations={HISTORY_ANNOTATION: times}))
+    updater = Updater(None, UpdaterSettings())  # type: ignore[arg-type]
+    for hour in range(12, 0, -1):
+        updater.tide.record_resize("uid-web-5f7d8c9b4-abcde", NOW - 3600 * hour)
+    spent = decide(rec, pod(), updater=updater)
     assert spent.action == SKIP and "12 resizes in 24 h" in spent.reason
-    stale = ",".join(str(int(NOW - 86400 - 60 * i)) for i in range(1, 13))
-    assert decide(rec, pod(annotations={HISTORY_ANNOTATION: stale})).action == RESIZE
+    # A day later the oldest have aged out of the window.
+    assert decide(rec, pod(), updater=updater, now=NOW + 12.5 * 3600).action == RESIZE
 
 
 def test_a_resize_under_restart_container_policy_counts_as_a_disruption() -> None:
