@@ -7,6 +7,7 @@ webhook never disagree about a pod.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,7 +33,7 @@ from updater.priority import NO_PRIORITY
 from updater.settings import UpdaterSettings
 from updater.telemetry import Telemetry
 from updater.tide import TideMemory
-from webhook.pods import matching_vpa, plan_pod
+from webhook.pods import is_mirror, matching_vpa, plan_pod
 from webhook.sizing import quantities
 from webhook.state import KINDS, ClusterState, controller_ref
 
@@ -153,8 +154,14 @@ class Updater:
         }
         use = self._memory_use(in_place)
         now = self.clock()
-        result = self.decide(objects, pods, replicas, now, use)
-        self._act(result, now)
+        # The listed objects live until the loop ends and hold no cycles: keep the collector
+        # from walking them again and again while the decisions allocate.
+        gc.freeze()
+        try:
+            result = self.decide(objects, pods, replicas, now, use)
+            self._act(result, now)
+        finally:
+            gc.unfreeze()
         self.telemetry.loop_seconds.observe(time.monotonic() - started)
         self.last_success = time.time()
         return result
@@ -203,8 +210,13 @@ class Updater:
             alive = [v for v, _, _ in members if not v.deleting and v.phase not in TERMINAL]
             needed = min_replicas(vpa.raw, self.settings.min_replicas)
             ranked: list[Decision] = []
+            plans: dict[tuple[Any, ...], Any] = {}  # pods of one template share their plan
             for view, pod, chain in members:
-                plan = plan_pod(pod, view.namespace, state, match=(entry, chain))
+                template = (is_mirror(pod), _resources_key(pod))
+                plan = plans.get(template)
+                if plan is None:
+                    plan = plan_pod(pod, view.namespace, state, match=(entry, chain))
+                    plans[template] = plan
                 memory = {c.name: use[(view.key, c.name)] for c in view.containers
                           if (view.key, c.name) in use}  # fmt: skip
                 decision = decide_pod(
@@ -297,6 +309,19 @@ class Updater:
                 budget.record(running, decision.action == EVICT)
             elif outcome not in (BLOCKED, INFEASIBLE):
                 t.failures.labels(decision.action).inc()
+
+
+def _resources_key(pod: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What a pod's plan depends on besides its VPA: its containers' names and resources."""
+    key = []
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        resources = container.get("resources") or {}
+        key.append((
+            container.get("name"),
+            tuple(sorted((resources.get("requests") or {}).items())),
+            tuple(sorted((resources.get("limits") or {}).items())),
+        ))  # fmt: skip
+    return tuple(key)
 
 
 def _group_key(view: PodView, pod: Mapping[str, Any]) -> tuple[str, str, str]:

@@ -74,7 +74,10 @@ class PodView:
         return f"{self.namespace}/{self.name}"
 
     def container(self, name: str) -> ContainerView | None:
-        return next((c for c in self.containers if c.name == name), None)
+        for container in self.containers:
+            if container.name == name:
+                return container
+        return None
 
 
 def qos_class(containers: Sequence[Mapping[str, Any]]) -> str:

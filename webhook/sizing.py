@@ -55,15 +55,21 @@ def format_value(resource: str, value: float) -> str:
     return format_quantity(resource, value)
 
 
+@functools.lru_cache(maxsize=4096)
+def _float_of(value: str) -> float:
+    return float(_parse_text(value))
+
+
 def quantities(raw: Any) -> dict[str, float]:
     """A resource map in base units; invalid entries are left out."""
     values: dict[str, float] = {}
-    if isinstance(raw, Mapping):
-        for name, value in raw.items():
-            try:
-                values[str(name)] = float(decimal_of(value))
-            except (QuantityError, TypeError):
-                continue
+    if not raw or not isinstance(raw, dict | Mapping):
+        return values
+    for name, value in raw.items():
+        try:
+            values[str(name)] = _float_of(value) if type(value) is str else float(decimal_of(value))
+        except (QuantityError, TypeError):
+            continue
     return values
 
 
