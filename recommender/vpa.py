@@ -25,6 +25,7 @@ CONTAINER_MODES = ("Auto", "Off")
 CONTROLLED_VALUES = ("RequestsAndLimits", "RequestsOnly")
 DEFAULT_CONTROLLED_RESOURCES = (CPU, MEMORY)
 DEFAULT_UPDATE_MODE = "Recreate"  # upstream's default (Auto is its deprecated alias)
+BOOST_TYPES = ("Factor", "Quantity")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,23 @@ class TargetRef:
 
 
 @dataclass(frozen=True)
+class StartupBoost:
+    """``startupBoost.cpu`` (AEP-7862): more CPU from creation until Ready + ``duration_s``.
+
+    ``Factor``: the base request times ``factor``; ``Quantity``: the base plus ``quantity``
+    cores. The base is the VPA's target, else the container's own request.
+    """
+
+    type: str
+    factor: float = 1.0
+    quantity: float = 0.0
+    duration_s: float = 0.0
+
+    def boosted(self, base: float) -> float:
+        return base * self.factor if self.type == "Factor" else base + self.quantity
+
+
+@dataclass(frozen=True)
 class ContainerPolicy:
     """One entry of ``spec.resourcePolicy.containerPolicies``."""
 
@@ -51,6 +69,7 @@ class ContainerPolicy:
     max_allowed: Mapping[str, float] = field(default_factory=dict)
     controlled_resources: tuple[str, ...] = DEFAULT_CONTROLLED_RESOURCES
     controlled_values: str = "RequestsAndLimits"
+    startup_boost: StartupBoost | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,7 @@ class Vpa:
     container_policies: tuple[ContainerPolicy, ...] = ()
     recommenders: tuple[str, ...] = ()
     creation_timestamp: str = ""
+    startup_boost: StartupBoost | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -73,6 +93,13 @@ class Vpa:
     def policy_for(self, container: str) -> ContainerPolicy | None:
         """The container's policy by exact name, else the ``*`` policy, else None."""
         return container_policy(self.container_policies, container)
+
+    def boost_for(self, container: str) -> StartupBoost | None:
+        """The container policy's startup boost, else the VPA's own (upstream's priority)."""
+        policy = self.policy_for(container)
+        if policy is not None and policy.startup_boost is not None:
+            return policy.startup_boost
+        return self.startup_boost
 
     def served_by(self, recommender_name: str) -> bool:
         """Upstream semantics: ``default`` also serves VPAs that name no recommender."""
@@ -98,6 +125,19 @@ def _resources(raw: Mapping[str, Any] | None) -> dict[str, float]:
     return {name: float(parse_decimal(value)) for name, value in (raw or {}).items()}
 
 
+def parse_boost(raw: Any) -> StartupBoost | None:
+    """``startupBoost`` (already validated) -> its CPU boost, or None."""
+    cpu = (raw or {}).get("cpu") if isinstance(raw, Mapping) else None
+    if not isinstance(cpu, Mapping) or cpu.get("type") not in BOOST_TYPES:
+        return None  # upstream: an unknown type means no boost
+    return StartupBoost(
+        type=str(cpu["type"]),
+        factor=float(cpu.get("factor") or 1),
+        quantity=float(parse_decimal(cpu["quantity"])) if cpu.get("quantity") else 0.0,
+        duration_s=float(cpu.get("durationSeconds") or 0),
+    )
+
+
 def parse_container_policy(raw: Mapping[str, Any]) -> ContainerPolicy:
     """Parse one container policy (quantities must already be valid)."""
     controlled = raw.get("controlledResources")
@@ -108,6 +148,7 @@ def parse_container_policy(raw: Mapping[str, Any]) -> ContainerPolicy:
         max_allowed=_resources(raw.get("maxAllowed")),
         controlled_resources=tuple(controlled) if controlled else DEFAULT_CONTROLLED_RESOURCES,
         controlled_values=raw.get("controlledValues") or "RequestsAndLimits",
+        startup_boost=parse_boost(raw.get("startupBoost")),
     )
 
 
@@ -128,6 +169,7 @@ def parse_vpa(obj: Mapping[str, Any]) -> Vpa:
         container_policies=tuple(parse_container_policy(p) for p in policies),
         recommenders=tuple(r.get("name", "") for r in spec.get("recommenders") or []),
         creation_timestamp=str(meta.get("creationTimestamp") or ""),
+        startup_boost=parse_boost(spec.get("startupBoost")),
         raw=obj,
     )
 
@@ -158,6 +200,38 @@ def _enum(path: str, value: Any, allowed: tuple[str, ...], errors: list[str]) ->
         errors.append(f'{path}: Unsupported value: "{value}": supported values: {supported}')
 
 
+def _check_boost(path: str, raw: Any, errors: list[str]) -> None:
+    """``startupBoost``: as upstream's CRD and AEP-7862 validate it."""
+    if raw is None:
+        return
+    cpu = raw.get("cpu") if isinstance(raw, Mapping) else None
+    if not isinstance(cpu, Mapping):
+        errors.append(f"{path}.cpu: Required value: the CPU boost (type Factor or Quantity)")
+        return
+    kind = cpu.get("type")
+    _enum(f"{path}.cpu.type", kind, BOOST_TYPES, errors)
+    factor, quantity = cpu.get("factor"), cpu.get("quantity")
+    if (kind == "Factor") != (factor is not None):
+        errors.append(f"{path}.cpu.factor: factor is required when type is Factor and "
+                      "forbidden otherwise")  # fmt: skip
+    elif factor is not None and (not isinstance(factor, int) or isinstance(factor, bool)
+                                 or factor < 1):  # fmt: skip
+        errors.append(f"{path}.cpu.factor: must be a whole number of at least 1, got {factor!r}")
+    if (kind == "Quantity") != (quantity is not None):
+        errors.append(f"{path}.cpu.quantity: quantity is required when type is Quantity and "
+                      "forbidden otherwise")  # fmt: skip
+    elif quantity is not None:
+        try:
+            if parse_decimal(quantity) <= 0:
+                errors.append(f"{path}.cpu.quantity: must be positive, got {quantity!r}")
+        except QuantityError:
+            errors.append(f"{path}.cpu.quantity: {quantity!r} is not a valid quantity (e.g. 500m)")
+    duration = cpu.get("durationSeconds")
+    if duration is not None and (not isinstance(duration, int) or isinstance(duration, bool)
+                                 or duration < 0):  # fmt: skip
+        errors.append(f"{path}.cpu.durationSeconds: must be a whole number of seconds >= 0")
+
+
 def validate_vpa(obj: Mapping[str, Any]) -> list[str]:
     """Validate a VPA spec as upstream does; returns field-path style messages (empty: valid)."""
     errors: list[str] = []
@@ -172,6 +246,7 @@ def validate_vpa(obj: Mapping[str, Any]) -> list[str]:
     min_replicas = update.get("minReplicas")
     if min_replicas is not None and (not isinstance(min_replicas, int) or min_replicas <= 0):
         errors.append("spec.updatePolicy.minReplicas: minReplicas has to be positive")
+    _check_boost("spec.startupBoost", spec.get("startupBoost"), errors)
     recommenders = spec.get("recommenders") or []
     if len(recommenders) > 1:
         errors.append("spec.recommenders: Too many: must have at most 1 item")
@@ -190,6 +265,7 @@ def validate_vpa(obj: Mapping[str, Any]) -> list[str]:
                 f"{path}.controlledValues: controlledValues shouldn't be specified "
                 "if container scaling mode is off"
             )
+        _check_boost(f"{path}.startupBoost", policy.get("startupBoost"), errors)
         low = _check_quantities(f"{path}.minAllowed", policy.get("minAllowed"), errors)
         high = _check_quantities(f"{path}.maxAllowed", policy.get("maxAllowed"), errors)
         for name in sorted(set(low) & set(high)):

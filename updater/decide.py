@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from recommender.quantity import MEMORY
+from recommender.quantity import CPU, MEMORY
 from recommender.vpa import Vpa
+from updater.boost import boosted_containers, remaining_s, unboosted
 from updater.pods import (
     COMPUTE,
     GUARANTEED,
@@ -91,6 +92,7 @@ class Decision:
     priority: Priority | None = None
     restarts: bool = False  # the resize restarts a container (its resizePolicy says so)
     skip_kind: str = ""  # a short label of why it was skipped, for metrics
+    unboost: bool = False  # takes a startup boost back (exempt from minReplicas)
     notes: list[str] = field(default_factory=list)
 
     def message(self) -> str:
@@ -186,14 +188,18 @@ def decide_pod(
     memory_use: Mapping[str, float] | None = None,
     tide: TideMemory | None = None,
     refused: Mapping[str, Mapping[str, float]] | None = None,
+    boost_entries: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Decision:
     """Decide one pod. ``memory_use``: container -> bytes now in use (metrics.k8s.io);
-    ``refused``: container -> requests of a resize the apiserver refused as infeasible."""
+    ``refused``: container -> requests of a resize the apiserver refused as infeasible;
+    ``boost_entries``: the pod's startup-boost annotation (``plan`` is then made unboosted)."""
     mode = vpa.update_mode
-    if mode not in IN_PLACE_MODES and mode not in EVICTING_MODES:
-        return _skip(pod, vpa, "mode", f"updateMode {mode} never touches running pods")
     if pod.deleting or pod.phase in ("Succeeded", "Failed"):
         return _skip(pod, vpa, "terminating", "pod is terminating")
+    if boost_entries and (still := boosted_containers(pod, boost_entries)):
+        return _unboost(pod, vpa, still, plan, now)
+    if mode not in IN_PLACE_MODES and mode not in EVICTING_MODES:
+        return _skip(pod, vpa, "mode", f"updateMode {mode} never touches running pods")
     if plan.mutated is None:
         return _skip(pod, vpa, "no_recommendation", plan.reason)
     in_place = mode in IN_PLACE_MODES
@@ -235,6 +241,34 @@ def decide_pod(
     if extended and mode in EVICTING_MODES:
         return Decision(pod, vpa, EVICT, "GPUs change only with a new pod", changes, prio)
     return _resize(pod, vpa, changes, prio, why or "", settings, now, memory_use or {}, tide)
+
+
+def _unboost(
+    pod: PodView,
+    vpa: Vpa,
+    still: Mapping[str, Mapping[str, str]],
+    plan: PodPlan,
+    now: float,
+) -> Decision:
+    """A boosted pod: wait for Ready + durationSeconds, then resize its CPU back in place."""
+    wait = remaining_s(pod, still, now)
+    if wait > 0:
+        why = "not Ready yet" if wait == float("inf") else f"{wait:.0f}s to go"
+        return _skip(pod, vpa, "boosted", f"startup boost active ({why})")
+    targets = unboosted(pod, vpa, still, desired_resources(plan, pod) if plan.mutated else {})
+    changes = []
+    for name, (requests, limits) in targets.items():
+        container = pod.container(name)
+        assert container is not None
+        old_limits = {CPU: container.limits[CPU]} if CPU in container.limits else {}
+        changes.append(ContainerChange(name, {CPU: container.requests[CPU]}, old_limits,
+                                       requests, limits))  # fmt: skip
+    ready_for = now - (pod.ready_since or now)
+    decision = Decision(pod, vpa, RESIZE, f"startup boost over (Ready for {ready_for:.0f}s)",
+                        tuple(changes), unboost=True)  # fmt: skip
+    if not any(c.changed() for c in changes):
+        return _skip(pod, vpa, "boosted", "startup boost over; nothing to resize")
+    return decision
 
 
 def _moved(pod: PodView, wanted: Mapping[str, Resources], hysteresis: float) -> bool:

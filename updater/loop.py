@@ -33,6 +33,7 @@ from updater.priority import NO_PRIORITY
 from updater.settings import UpdaterSettings
 from updater.telemetry import Telemetry
 from updater.tide import TideMemory
+from webhook.boost import BOOST_ANNOTATION, read_annotation
 from webhook.pods import is_mirror, matching_vpa, plan_pod
 from webhook.sizing import quantities
 from webhook.state import KINDS, ClusterState, controller_ref
@@ -195,7 +196,8 @@ class Updater:
                 continue
             result.pods += 1
             live.add(str(meta.get("uid") or ""))
-            if entry.vpa.update_mode not in ACTING_MODES:  # Off, Initial: nothing to read
+            boosted = BOOST_ANNOTATION in (meta.get("annotations") or {})
+            if entry.vpa.update_mode not in ACTING_MODES and not boosted:  # nothing to read
                 result.decisions.append(Decision(
                     pod_view(pod, containers=False), entry.vpa, SKIP,
                     f"updateMode {entry.vpa.update_mode} never touches running pods",
@@ -215,15 +217,15 @@ class Updater:
                 template = (is_mirror(pod), _resources_key(pod))
                 plan = plans.get(template)
                 if plan is None:
-                    plan = plan_pod(pod, view.namespace, state, match=(entry, chain))
+                    plan = plan_pod(pod, view.namespace, state, match=(entry, chain), boost=False)
                     plans[template] = plan
                 memory = {c.name: use[(view.key, c.name)] for c in view.containers
                           if (view.key, c.name) in use}  # fmt: skip
                 decision = decide_pod(
                     view, vpa, entry.recommendations, plan, self.settings, now, memory, self.tide,
-                    self.refused.get(view.uid),
+                    self.refused.get(view.uid), read_annotation(pod),
                 )
-                if decision.action != SKIP and len(alive) < needed:
+                if decision.action != SKIP and not decision.unboost and len(alive) < needed:
                     why = f"{len(alive)} live pods, fewer than minReplicas {needed}"
                     decision = Decision(view, vpa, SKIP, why, skip_kind="min_replicas")
                 ranked.append(decision)

@@ -10,11 +10,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from recommender.quantity import QuantityError
+from recommender.quantity import CPU, QuantityError
 from recommender.vpa import KIND as VPA_KIND
+from recommender.vpa import StartupBoost, Vpa
 from webhook import limitrange
+from webhook.boost import BOOST_ANNOTATION, boost_cpu
+from webhook.boost import annotation as boost_annotation
 from webhook.owners import controller_chain
-from webhook.sizing import Sizing, decimal_of, fit_pod, format_value, size_container
+from webhook.sizing import (
+    Sizing,
+    decimal_of,
+    fit_pod,
+    format_value,
+    quantities,
+    size_container,
+)
 from webhook.state import ClusterState, OwnerRef, VpaEntry
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
@@ -105,11 +115,13 @@ def plan_pod(
     state: ClusterState,
     match: tuple[VpaEntry | None, list[OwnerRef]] | None = None,
     ranges: list[tuple[Mapping[str, Any], ...]] | None = None,
+    boost: bool = True,
 ) -> PodPlan:
     """Decide the pod's new container resources from its VPA (init containers untouched).
 
     ``match`` (from :func:`matching_vpa`) and ``ranges`` (the namespace's LimitRanges) are
-    looked up in ``state`` unless the caller already has them.
+    looked up in ``state`` unless the caller already has them. ``boost``: apply the VPA's CPU
+    startup boost (at creation; the updater plans without it).
     """
     if is_mirror(pod):
         return PodPlan(reason="mirror pod")
@@ -117,32 +129,38 @@ def plan_pod(
     if entry is None:
         return PodPlan(reason="no VPA targets " + (str(chain[-1]) if chain else "a bare pod"))
     vpa = entry.vpa
-    if vpa.update_mode == "Off":
-        return PodPlan(vpa=entry, reason=f"{VPA_KIND} {vpa.key} has updateMode Off")
-    if not entry.recommendations:
-        return PodPlan(vpa=entry, reason=f"{VPA_KIND} {vpa.key} has no recommendation yet")
     containers = (pod.get("spec") or {}).get("containers") or []
+    boosts = {
+        i: b for i, c in enumerate(containers) if boost and (b := vpa.boost_for(c.get("name", "")))
+    }
+    if vpa.update_mode == "Off" and not boosts:
+        return PodPlan(vpa=entry, reason=f"{VPA_KIND} {vpa.key} has updateMode Off")
+    if not entry.recommendations and not boosts:
+        return PodPlan(vpa=entry, reason=f"{VPA_KIND} {vpa.key} has no recommendation yet")
     ranges = ranges if ranges is not None else state.limit_ranges(namespace)
     container_bounds = limitrange.bounds(ranges, limitrange.CONTAINER)
     sizings: dict[int, Sizing] = {}
     others: list[Mapping[str, Any]] = []
+    sizing_on = vpa.update_mode != "Off"
     for index, container in enumerate(containers):
         name = container.get("name", "")
         policy = vpa.policy_for(name)
-        rec = entry.recommendations.get(name)
+        rec = entry.recommendations.get(name) if sizing_on else None
         if rec is None or (policy is not None and policy.mode == "Off"):
-            others.append(container.get("resources") or {})
+            if index not in boosts:
+                others.append(container.get("resources") or {})
             continue
         sizing = size_container(container, rec.get("target") or {}, policy, container_bounds)
         if sizing.requests:
             sizings[index] = sizing
-        else:
+        elif index not in boosts:
             others.append(container.get("resources") or {})
+    pod_bounds = limitrange.bounds(ranges, limitrange.POD)
+    if pod_bounds and sizings:
+        fit_pod(sizings, others, pod_bounds)
+    boosted = _boost(containers, boosts, sizings, vpa, container_bounds)
     if not sizings:
         return PodPlan(vpa=entry, reason=f"{VPA_KIND} {vpa.key} recommends none of the containers")
-    pod_bounds = limitrange.bounds(ranges, limitrange.POD)
-    if pod_bounds:
-        fit_pod(sizings, others, pod_bounds)
     original = _parts(pod, sizings)
     mutated = {pointer: _copy(part) for pointer, part in original.items()}
     for index, sizing in sizings.items():
@@ -157,8 +175,35 @@ def plan_pod(
         _describe(i, s) for i, s in sorted(sizings.items())
     )
     annotations[OBSERVED_ANNOTATION] = ", ".join(str(c.get("name", "")) for c in containers)
+    if boosted:
+        annotations[BOOST_ANNOTATION] = boost_annotation(boosted)
     notes = [
         f"{containers[i].get('name', i)}: {n}" for i, s in sorted(sizings.items()) for n in s.notes
     ]
     reason = f"sized by {VPA_KIND} {vpa.key}"
     return PodPlan(mutated=mutated, original=original, vpa=entry, reason=reason, notes=notes)
+
+
+def _boost(
+    containers: list[Mapping[str, Any]],
+    boosts: Mapping[int, StartupBoost],
+    sizings: dict[int, Sizing],
+    vpa: Vpa,
+    bounds: limitrange.Bounds,
+) -> dict[str, dict[str, str]]:
+    """Apply each container's startup boost to its sizing (created when it had none)."""
+    entries: dict[str, dict[str, str]] = {}
+    for index, boost in boosts.items():
+        container = containers[index]
+        resources = container.get("resources") or {}
+        old_request = quantities(resources.get("requests")).get(CPU)
+        old_limit = quantities(resources.get("limits")).get(CPU)
+        policy = vpa.policy_for(str(container.get("name", "")))
+        controlled_values = policy.controlled_values if policy else "RequestsAndLimits"
+        sizing = sizings.get(index) or Sizing()
+        entry = boost_cpu(sizing, old_request, old_limit, boost, controlled_values,
+                          bounds.max.get(CPU))  # fmt: skip
+        if entry is not None:
+            sizings[index] = sizing
+            entries[str(container.get("name", ""))] = entry
+    return entries

@@ -3,7 +3,8 @@
 The real kube-scheduler places the pods and the real kubelet (kubemark's hollow kubelet, see
 ``tests/e2e/controlplane/cmd/hollow-node``) runs them and carries out in-place resizes; the
 updater runs as its own process (``python -m updater``), as in a cluster. Recommendations are
-written to the VPA status directly, as a recommender would.
+written to the VPA status directly, as a recommender would; the startup-boost test also runs
+Tidal's webhook (``make dev``'s stack) so that pods are boosted at creation.
 """
 
 from __future__ import annotations
@@ -20,7 +21,18 @@ import pytest
 
 from tests.e2e.cluster import REPO, KubeCluster, free_port, wait_until
 from tests.e2e.conftest import fresh_namespace
-from tests.e2e.tidal_stack import apply, container, deployment, set_recommendation, vpa
+from tests.e2e.tidal_stack import (
+    apply,
+    container,
+    deployment,
+    dry_run,
+    probe_pod,
+    set_recommendation,
+    stack_namespace,
+    vpa,
+    wait_for_webhook,
+    webhook_stack,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -270,3 +282,48 @@ def _loops(updater: UpdaterProcess) -> int:
         if line.startswith("tidal_updater_loop_duration_seconds_count"):
             return int(float(line.split()[-1]))
     return 0
+
+
+def test_startup_boost_raised_at_creation_and_lowered_in_place_after_readiness(
+    cluster: KubeCluster, tmp_path: Path
+) -> None:
+    with webhook_stack(cluster, tmp_path) as stack:
+        namespace = stack_namespace(cluster, stack, "boost")
+        boosted = vpa("web", "web", "InPlaceOrRecreate")
+        boosted["spec"]["startupBoost"] = {
+            "cpu": {"type": "Factor", "factor": 3, "durationSeconds": 3}
+        }
+        apply(cluster, namespace, boosted)
+        set_recommendation(cluster, namespace, "web", {"app": {"cpu": "100m", "memory": "64Mi"}})
+        workload = deployment("web", [container("app", REQUESTS, LIMITS)], replicas=1)
+
+        def webhook_boosts() -> bool:
+            code, admitted = dry_run(cluster, namespace, probe_pod(workload))
+            if code != 0:
+                return False
+            return bool(admitted["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "300m")
+
+        wait_for_webhook(webhook_boosts, "the webhook to see the VPA's boost")
+        apply(cluster, namespace, workload)
+        [created] = running_pods(cluster, namespace, 1)
+        spec, status, _ = resources(created)
+        assert spec["requests"]["cpu"] == "300m" and spec["limits"]["cpu"] == "600m"
+        assert json.loads(created["metadata"]["annotations"]["tidal.dev/startup-boost"])["app"][
+            "boosted"
+        ] == "300m"
+        updater = UpdaterProcess(cluster, namespace, tmp_path / "updater.log")
+        try:
+
+            def unboosted() -> dict[str, Any] | None:
+                [pod] = running_pods(cluster, namespace, 1)
+                done = resources(pod)[1].get("requests", {}).get("cpu") == "100m"
+                return pod if done else None
+
+            pod = wait_until(unboosted, timeout=60, what="the boost taken back in place")
+        finally:
+            updater.stop()
+        spec, status, restarts = resources(pod)
+        assert pod["metadata"]["uid"] == created["metadata"]["uid"] and restarts == 0
+        assert spec["requests"]["cpu"] == "100m" and spec["limits"]["cpu"] == "200m"
+        text = " ".join(describe(cluster, namespace, "pod", pod["metadata"]["name"]).split())
+        assert "Resized cpu 300m -> 100m: InPlaceOrRecreate, startup boost over" in text
