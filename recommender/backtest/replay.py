@@ -108,11 +108,14 @@ def replay(
     gpu: GpuModel | None = None,
     oom_feedback: bool = True,
     controlled: tuple[str, ...] | None = None,
+    lifetime_s: float | None = None,
 ) -> ReplayTable:
     """Replay ``samples`` (any order) with ``strategy``; see the module docstring.
 
     ``controlled``: Kubernetes resources recommended for workloads that no VPA in ``vpas``
     targets (default: upstream's cpu and memory; add ``nvidia.com/gpu`` to size GPUs).
+    ``lifetime_s``: actuation at creation (:mod:`recommender.backtest.actuation`): the table
+    holds the targets pods carry, recreated every ``lifetime_s``, and OOM kills follow them.
     """
     if every_s <= 0:
         raise ValueError("the replay step must be positive")
@@ -129,6 +132,12 @@ def replay(
     position = {k: i for i, k in enumerate(keys)}
     model = prepare_model(UsageModel(), strategy)
     memory_target = np.full(len(keys), np.nan)
+    creation = published = None
+    if lifetime_s is not None:
+        from recommender.backtest.actuation import carried, creation_steps
+
+        creation = creation_steps(table.steps, keys, every_s, lifetime_s)
+        published = np.full((len(table.steps), len(keys)), np.nan)
     begin = 0
     for step, end in enumerate(ends.tolist()):
         batch = samples.select(np.arange(begin, end))
@@ -139,6 +148,14 @@ def replay(
             model.ingest(batch)
         recs = recommend(model, strategy, vpas, gpu)
         _record(table, step, recs, position, memory_target)
+        if creation is not None and published is not None:  # pods keep their creation's target
+            published[step] = memory_target
+            source = creation[step]
+            memory_target = np.where(
+                source >= 0, published[np.maximum(source, 0), np.arange(len(keys))], np.nan
+            )
+    if creation is not None:
+        return carried(table, creation)
     return table
 
 

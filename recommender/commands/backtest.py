@@ -10,7 +10,7 @@ from recommender.backtest.replay import replay
 from recommender.backtest.report import render_html, render_json, render_table
 from recommender.backtest.score import score
 from recommender.commands.common import UsageError, add_source_args, load_policies, load_samples
-from recommender.commands.replay import add_replay_args, every_seconds
+from recommender.commands.replay import add_replay_args, every_seconds, lifetime_seconds
 from recommender.duration import parse_duration
 from recommender.logic.gpu import GPU_MODELS, gpu_model
 from recommender.logic.strategies import STRATEGIES
@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     every = every_seconds(args)
+    lifetime = lifetime_seconds(args)
     vpas = load_policies(args.policy)
     samples = load_samples(args)
     if not len(samples):
@@ -56,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for strategy in strategies:
         table = replay(samples, strategy, every, vpas, gpu, args.oom_feedback,
-                       args.controlled_resources)
+                       args.controlled_resources, lifetime)
         results.append(score(table, samples, strategy.name, start, gpu))
-    meta = {"every_s": every, "warmup_s": warmup, "oom_feedback": args.oom_feedback}
+    meta = {"every_s": every, "warmup_s": warmup, "oom_feedback": args.oom_feedback,
+            "actuation": args.actuation, "pod_lifetime_s": lifetime}
     if args.json:
         args.json.write_text(render_json(results, **meta))
     if args.html:

@@ -33,6 +33,15 @@ def add_replay_args(
         help="do not record an OOM kill when memory use passes the published target",
     )
     parser.add_argument(
+        "--actuation", choices=("in-place", "creation"), default="in-place",
+        help="how targets reach pods: in-place (resized at every step, the default) or "
+        "creation (pods recreated every --pod-lifetime keep the target of their creation)",
+    )
+    parser.add_argument(
+        "--pod-lifetime", default="24h",
+        help="with --actuation creation: how long each workload's pods live (default 24h)",
+    )
+    parser.add_argument(
         "--controlled-resources", type=_resource_list, default=default_controlled,
         help="comma-separated resources recommended for workloads no --policy VPA targets "
         f"(default {','.join(default_controlled) if default_controlled else 'cpu,memory'})",
@@ -53,6 +62,19 @@ def every_seconds(args: argparse.Namespace) -> float:
     return every
 
 
+def lifetime_seconds(args: argparse.Namespace) -> float | None:
+    """The pod lifetime with ``--actuation creation``; None in place."""
+    if args.actuation != "creation":
+        return None
+    try:
+        lifetime = parse_duration(args.pod_lifetime)
+    except ValueError as exc:
+        raise UsageError(f"--pod-lifetime: {exc}") from None
+    if lifetime <= 0:
+        raise UsageError("--pod-lifetime must be positive")
+    return lifetime
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     add_source_args(parser)
     add_engine_args(parser)
@@ -65,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     every = every_seconds(args)
     vpas = load_policies(args.policy)
     table = replay(load_samples(args), strategy, every, vpas, gpu, args.oom_feedback,
-                   args.controlled_resources)
+                   args.controlled_resources, lifetime_seconds(args))
     if args.output is None:
         write_replay(table, sys.stdout)
     else:
