@@ -6,7 +6,11 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEMO_CSV := .tidal/demo-history.csv
 STORE := .tidal/history.db
 
-.PHONY: run test lint setup bench clean
+.PHONY: run test lint setup bench clean debs
+# Debian packages the suite runs for real (Prometheus, headless Chromium, load generators):
+# `make test` installs whichever is missing (as root, with apt-get); nothing is skipped.
+DEBS := prometheus chromium hey wrk
+DEB_BINS := prometheus chromium hey wrk
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,7 +35,15 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-test: $(STAMP) lint
+debs:
+	@missing=$$(for b in $(DEB_BINS); do command -v $$b >/dev/null || echo $$b; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages for the suite (missing: $$missing)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEBS) >/dev/null; \
+	fi
+
+test: $(STAMP) debs lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
