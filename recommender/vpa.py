@@ -21,6 +21,7 @@ CHECKPOINT_PLURAL = "verticalpodautoscalercheckpoints"
 
 UPDATE_MODES = ("Off", "Initial", "Recreate", "InPlaceOrRecreate", "InPlace", "Auto")
 ACTIVE_UPDATE_MODES = frozenset(UPDATE_MODES) - {"Off"}
+IN_PLACE_MODES = frozenset({"InPlace", "InPlaceOrRecreate"})  # running pods resized in place
 CONTAINER_MODES = ("Auto", "Off")
 CONTROLLED_VALUES = ("RequestsAndLimits", "RequestsOnly")
 DEFAULT_CONTROLLED_RESOURCES = (CPU, MEMORY)

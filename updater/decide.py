@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recommender.quantity import CPU, MEMORY
-from recommender.vpa import Vpa
+from recommender.vpa import IN_PLACE_MODES, Vpa
 from updater.boost import boosted_containers, remaining_s, unboosted
 from updater.pods import (
     COMPUTE,
@@ -41,7 +41,6 @@ from webhook.pods import PodPlan
 from webhook.sizing import format_value, quantities
 
 RESIZE, EVICT, SKIP = "resize", "evict", "skip"
-IN_PLACE_MODES = frozenset({"InPlace", "InPlaceOrRecreate"})
 EVICTING_MODES = frozenset({"Recreate", "Auto", "InPlaceOrRecreate"})
 RESTART_CONTAINER = "RestartContainer"
 INFEASIBLE, DEFERRED = "Infeasible", "Deferred"

@@ -16,13 +16,14 @@ from typing import Any
 
 from recommender.cluster import paths
 from recommender.cluster.api import ApiException, KubeApi
+from recommender.cluster.next_hours import with_next_hours
 from recommender.quantity import MEMORY
+from recommender.vpa import IN_PLACE_MODES
 from updater.actuator import BLOCKED, DONE, INFEASIBLE, Actuator
 from updater.budget import GroupBudget, TokenBucket
 from updater.decide import (
     EVICT,
     EVICTING_MODES,
-    IN_PLACE_MODES,
     RESIZE,
     SKIP,
     Decision,
@@ -183,7 +184,10 @@ class Updater:
         started = time.monotonic()
         state = ClusterState()
         for kind in KINDS:  # one list per kind (an upsert per object re-indexes its namespace)
-            state.replace(kind, [o for o in objects if o.get("kind") == kind])
+            listed = [o for o in objects if o.get("kind") == kind]
+            if kind == LISTS[0][0]:  # in-place VPAs follow their next-hours targets
+                listed = [with_next_hours(o) for o in listed]
+            state.replace(kind, listed)
         result = LoopResult(vpas=sum(1 for o in objects if o.get("kind") == LISTS[0][0]))
         by_vpa: dict[str, list[tuple[PodView, Any, Any]]] = {}
         entries: dict[str, Any] = {}

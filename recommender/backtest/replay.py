@@ -18,14 +18,17 @@ import numpy as np
 
 from recommender.history import MEMORY, OOM, Samples
 from recommender.logic.gpu import GpuModel
-from recommender.logic.recommend import recommend
+from recommender.logic.recommend import BY_UPDATE_MODE, recommend
 from recommender.logic.strategies import Strategy, prepare_model
 from recommender.model.state import ContainerKey, UsageModel
 from recommender.quantity import MEMORY as K8S_MEMORY
 from recommender.recommendation import ContainerRecommendation
-from recommender.vpa import ContainerPolicy, TargetRef, Vpa
+from recommender.vpa import DEFAULT_CONTROLLED_RESOURCES, ContainerPolicy, TargetRef, Vpa
 
 HOUR_S = 3600.0
+# Workloads no --policy VPA targets are replayed as if their VPA had this updateMode: targets
+# applied in place every step (Initial: held targets, as pods sized only at creation carry).
+REPLAY_UPDATE_MODE = "InPlaceOrRecreate"
 REPLAY_COLUMNS = (
     "timestamp", "namespace", "workload", "container", "resource", "target", "lower_bound",
     "upper_bound",
@@ -80,14 +83,16 @@ def key_index(samples: Samples) -> tuple[list[ContainerKey], np.ndarray]:
 
 
 def default_vpas(
-    keys: list[ContainerKey], vpas: list[Vpa], controlled: tuple[str, ...]
+    keys: list[ContainerKey], vpas: list[Vpa], controlled: tuple[str, ...],
+    update_mode: str = REPLAY_UPDATE_MODE,
 ) -> list[Vpa]:
-    """A VPA controlling ``controlled`` for each workload of ``keys`` that has none."""
+    """A VPA controlling ``controlled`` with ``update_mode`` for each workload of ``keys``
+    that has none."""
     covered = {(v.namespace, v.target_ref.workload) for v in vpas if v.target_ref}
     out = []
     for namespace, workload in sorted({(k.namespace, k.workload) for k in keys} - covered):
         kind, _, name = workload.partition("/")
-        out.append(Vpa(namespace, f"backtest-{name}", TargetRef(kind, name),
+        out.append(Vpa(namespace, f"backtest-{name}", TargetRef(kind, name), update_mode,
                        container_policies=(ContainerPolicy(controlled_resources=controlled),)))
     return out
 
@@ -109,11 +114,15 @@ def replay(
     oom_feedback: bool = True,
     controlled: tuple[str, ...] | None = None,
     lifetime_s: float | None = None,
+    update_mode: str | None = None,
 ) -> ReplayTable:
     """Replay ``samples`` (any order) with ``strategy``; see the module docstring.
 
-    ``controlled``: Kubernetes resources recommended for workloads that no VPA in ``vpas``
-    targets (default: upstream's cpu and memory; add ``nvidia.com/gpu`` to size GPUs).
+    Each step publishes what a VPA's ``updateMode`` calls for (next-hours targets in place,
+    held ones otherwise). ``controlled``: Kubernetes resources recommended for workloads that
+    no VPA in ``vpas`` targets (default: upstream's cpu and memory; add ``nvidia.com/gpu`` to
+    size GPUs), with ``update_mode`` (default: ``Initial`` with ``lifetime_s``, else
+    :data:`REPLAY_UPDATE_MODE`).
     ``lifetime_s``: actuation at creation (:mod:`recommender.backtest.actuation`): the table
     holds the targets pods carry, recreated every ``lifetime_s``, and OOM kills follow them.
     """
@@ -125,8 +134,9 @@ def replay(
     if not len(samples):
         return table
     vpas = list(vpas)
-    if controlled is not None:
-        vpas += default_vpas(keys, vpas, controlled)
+    if update_mode is None:
+        update_mode = "Initial" if lifetime_s is not None else REPLAY_UPDATE_MODE
+    vpas += default_vpas(keys, vpas, controlled or DEFAULT_CONTROLLED_RESOURCES, update_mode)
     table.steps = step_times(float(samples.timestamp[0]), float(samples.timestamp[-1]), every_s)
     ends = np.searchsorted(samples.timestamp, table.steps, side="left")
     position = {k: i for i, k in enumerate(keys)}
@@ -146,7 +156,7 @@ def replay(
         begin = end
         if len(batch):
             model.ingest(batch)
-        recs = recommend(model, strategy, vpas, gpu)
+        recs = recommend(model, strategy, vpas, gpu, horizon=BY_UPDATE_MODE)
         _record(table, step, recs, position, memory_target)
         if creation is not None and published is not None:  # pods keep their creation's target
             published[step] = memory_target

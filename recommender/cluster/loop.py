@@ -33,12 +33,12 @@ from recommender.cluster.writer import StatusWriter
 from recommender.history import Samples
 from recommender.input.prometheus import PrometheusSource
 from recommender.logic.gpu import GpuModel, gpu_model
-from recommender.logic.recommend import recommend
+from recommender.logic.recommend import BY_UPDATE_MODE, HELD, NEXT_HOURS, recommend
 from recommender.logic.strategies import STRATEGIES, prepare_model
 from recommender.model.state import ContainerKey, UsageModel
 from recommender.quantity import Rounding
 from recommender.recommendation import ContainerRecommendation
-from recommender.vpa import Vpa
+from recommender.vpa import IN_PLACE_MODES, Vpa
 
 log = logging.getLogger(__name__)
 RECOMMEND_BATCH = 4096
@@ -277,28 +277,36 @@ class Recommender:
                 if not containers or key.container in containers:
                     rows[-1].append(row)
                     targets.append((light, key))
-        recs = self._recommend(resolved, rows)
+        recs = self._recommend(resolved, rows, HELD)
+        hourly: dict[tuple[str, str], list[ContainerRecommendation]] = {}
+        if self.settings.horizon == BY_UPDATE_MODE:  # next-hours targets for in-place VPAs
+            moving = [(v, r) for v, r in zip(resolved, rows, strict=True)
+                      if v.update_mode in IN_PLACE_MODES]  # fmt: skip
+            hourly = self._recommend([v for v, _ in moving], [r for _, r in moving], NEXT_HOURS)
         for vpa in resolved:
             assert vpa.target_ref is not None
             workload = (vpa.namespace, vpa.target_ref.workload)
-            outcome = Outcome(recs.get(workload, []), bool(pods_by_workload.get(workload)))
+            next_hours = hourly.get(workload) if vpa.update_mode in IN_PLACE_MODES else None
+            outcome = Outcome(recs.get(workload, []), bool(pods_by_workload.get(workload)),
+                              next_hours=next_hours)
             out[(vpa.namespace, vpa.name)] = (vpa.raw, outcome)
         return out, targets
 
     def _recommend(
-        self, vpas: list[Vpa], rows: list[list[int]]
+        self, vpas: list[Vpa], rows: list[list[int]], horizon: str
     ) -> dict[tuple[str, str], list[ContainerRecommendation]]:
-        """Recommendations per (namespace, workload), computed in batches of about
+        """Recommendations for ``horizon`` per (namespace, workload), in batches of about
         ``RECOMMEND_BATCH`` rows (whole VPAs) to bound the estimators' temporary arrays."""
         grouped: dict[tuple[str, str], list[ContainerRecommendation]] = defaultdict(list)
         batch_vpas: list[Vpa] = []
         batch_rows: list[int] = []
 
         def flush() -> None:
-            with_history = [r for r in batch_rows if self.model.any_count[r] > 0]
+            # dict: two VPAs on one workload share its rows (the earliest VPA's policy applies)
+            with_history = [r for r in dict.fromkeys(batch_rows) if self.model.any_count[r] > 0]
             if with_history:
                 for rec in recommend(self.model, self.strategy, batch_vpas, self.gpu,
-                                     np.array(with_history, dtype=np.intp)):
+                                     np.array(with_history, dtype=np.intp), horizon):
                     grouped[(rec.namespace, rec.workload)].append(rec)
             batch_vpas.clear()
             batch_rows.clear()

@@ -18,6 +18,10 @@ def vpas(namespace: str | None = None) -> str:
     return collection(VPA_API, PLURAL, namespace)
 
 
+def vpa(namespace: str, name: str) -> str:
+    return f"{VPA_API}/namespaces/{namespace}/{PLURAL}/{name}"
+
+
 def vpa_status(namespace: str, name: str) -> str:
     return f"{VPA_API}/namespaces/{namespace}/{PLURAL}/{name}/status"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recommender.logic.recommend import BY_UPDATE_MODE
 from recommender.logic.strategies import DEFAULT_STRATEGY
 
 
@@ -22,6 +23,10 @@ class RecommenderSettings:
     burst: int = 100
     workers: int = 10
     strategy: str = DEFAULT_STRATEGY
+    # Status targets are always held (safe for a pod created at any hour). update-mode: VPAs
+    # whose pods are resized in place (InPlace, InPlaceOrRecreate) also get next-hours
+    # targets in an annotation (recommender.cluster.next_hours); held: none do.
+    horizon: str = BY_UPDATE_MODE
     gpu_model: str | None = None
     round_cpu_millicores: int = 1
     round_memory_bytes: int = 1

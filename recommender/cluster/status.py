@@ -30,6 +30,8 @@ class Outcome:
     recommendations: Sequence[ContainerRecommendation] = ()
     pods_matched: bool = True
     config_error: str | None = None
+    # Next-hours targets for a VPA whose pods are resized in place (annotation); None: none.
+    next_hours: Sequence[ContainerRecommendation] | None = None
 
 
 def _condition(kind: str, status: bool, reason: str = "", message: str = "") -> dict[str, Any]:
@@ -122,7 +124,11 @@ Numbers = dict[str, dict[tuple[str, str], float]]  # container -> (field, resour
 
 
 def _recommendations(status: Mapping[str, Any]) -> Numbers:
-    recommendation = status.get("recommendation") or {}
+    return recommendation_numbers(status.get("recommendation") or {})
+
+
+def recommendation_numbers(recommendation: Mapping[str, Any]) -> Numbers:
+    """The values of a ``status.recommendation``-shaped mapping."""
     return {
         str(e.get("containerName", "")): _quantities(e)
         for e in recommendation.get("containerRecommendations") or []

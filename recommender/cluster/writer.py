@@ -1,5 +1,6 @@
 """Writes VPA statuses through the status subresource, only when they changed meaningfully,
-``workers`` patches at once."""
+``workers`` patches at once; and the next-hours annotation of VPAs resized in place
+(:mod:`recommender.cluster.next_hours`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from recommender.cluster import paths
 from recommender.cluster.api import ApiException, KubeApi
+from recommender.cluster.next_hours import annotation_patch
 from recommender.cluster.status import (
     Outcome,
     StatusCache,
@@ -29,6 +31,7 @@ class Writes:
     written: int = 0
     unchanged: int = 0
     failed: int = 0
+    annotated: int = 0  # next-hours annotations set or removed
 
 
 class StatusWriter:
@@ -60,12 +63,30 @@ class StatusWriter:
                 result.unchanged += 1
                 self.statuses.remember(key, obj)
         self.telemetry.status_skipped.inc(result.unchanged)
-        if patches:
+        annotations = []
+        for (namespace, name), (obj, outcome) in outcomes.items():
+            if outcome.config_error is None:
+                patch = annotation_patch(obj, outcome.next_hours, self.rounding, self.tolerance)
+                if patch is not None:
+                    annotations.append((namespace, name, patch))
+        if patches or annotations:
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
                 result.written = sum(pool.map(self._patch, patches))
-        result.failed = len(patches) - result.written
+                result.annotated = sum(pool.map(self._annotate, annotations))
+        result.failed = len(patches) + len(annotations) - result.written - result.annotated
         self.telemetry.status_writes.inc(result.written)
         return result
+
+    def _annotate(self, item: tuple[str, str, dict[str, Any]]) -> bool:
+        namespace, name, patch = item
+        try:
+            self.api.merge_patch(paths.vpa(namespace, name), patch)
+        except (ApiException, OSError) as exc:
+            log.warning("next-hours annotation of %s/%s: %s", namespace, name,
+                        getattr(exc, "reason", exc))
+            return False
+        self.statuses.forget((namespace, name))  # a new resourceVersion
+        return True
 
     def _patch(self, item: tuple[str, str, dict[str, Any]]) -> bool:
         namespace, name, status = item

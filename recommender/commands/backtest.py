@@ -57,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for strategy in strategies:
         table = replay(samples, strategy, every, vpas, gpu, args.oom_feedback,
-                       args.controlled_resources, lifetime)
+                       args.controlled_resources, lifetime, args.update_mode)
         results.append(score(table, samples, strategy.name, start, gpu))
     meta = {"every_s": every, "warmup_s": warmup, "oom_feedback": args.oom_feedback,
-            "actuation": args.actuation, "pod_lifetime_s": lifetime}
+            "actuation": args.actuation, "pod_lifetime_s": lifetime,
+            "update_mode": args.update_mode}
     if args.json:
         args.json.write_text(render_json(results, **meta))
     if args.html:

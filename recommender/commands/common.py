@@ -12,6 +12,7 @@ from recommender.history import Samples
 from recommender.input.csv_history import read_history
 from recommender.input.store import DEFAULT_STORE, HistoryStore
 from recommender.logic.gpu import GPU_MODELS, GpuModel, gpu_model
+from recommender.logic.recommend import HELD, NEXT_HOURS
 from recommender.logic.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, prepare_model
 from recommender.model.state import UsageModel
 from recommender.quantity import Rounding
@@ -50,6 +51,12 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--gpu-model", help=f"GPU model for device memory and MIG: {', '.join(GPU_MODELS)}"
+    )
+    parser.add_argument(
+        "--horizon", choices=(HELD, NEXT_HOURS), default=HELD,
+        help="held: targets that hold for a pod's life, the same whatever hour the command "
+        "runs (default); next-hours: the coming hours' targets, as the updater applies them "
+        "in place",
     )
     parser.add_argument(
         "--round-cpu-millicores", type=int, default=1, help="round CPU up to this step"

@@ -14,6 +14,7 @@ from recommender.commands.common import (
     load_samples,
     minutes_per_sample,
 )
+from recommender.logic.profile import hourly_profiles
 from recommender.logic.recommend import recommend
 from recommender.output.recommendations import (
     FORMATS,
@@ -36,10 +37,13 @@ def run(args: argparse.Namespace) -> int:
     strategy, gpu, rounding = engine_options(args)
     vpas = load_policies(args.policy)
     samples = load_samples(args)
-    recs = recommend(build_model(samples, strategy, minutes_per_sample(args)), strategy, vpas, gpu)
+    model = build_model(samples, strategy, minutes_per_sample(args))
+    recs = recommend(model, strategy, vpas, gpu, horizon=args.horizon)
+    profiles = hourly_profiles(model, strategy, recs, vpas)
     if args.format == "table":
-        sys.stdout.write(render_table(recs))
+        sys.stdout.write(render_table(recs, profiles))
         return 0
-    doc = document(recs, rounding, strategy=strategy.name)
+    doc = document(recs, rounding, profiles=profiles, strategy=strategy.name,
+                   horizon=args.horizon)
     sys.stdout.write(render_json(doc) if args.format == "json" else render_yaml(doc))
     return 0

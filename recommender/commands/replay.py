@@ -18,6 +18,7 @@ from recommender.commands.common import (
     load_samples,
 )
 from recommender.duration import parse_duration
+from recommender.vpa import UPDATE_MODES
 
 HELP = "replay a history in time order, writing each step's recommendations as CSV"
 
@@ -40,6 +41,12 @@ def add_replay_args(
     parser.add_argument(
         "--pod-lifetime", default="24h",
         help="with --actuation creation: how long each workload's pods live (default 24h)",
+    )
+    parser.add_argument(
+        "--update-mode", choices=UPDATE_MODES,
+        help="updateMode of the VPA assumed for workloads no --policy VPA targets: in-place "
+        "modes publish next-hours targets, the others held ones (default InPlaceOrRecreate; "
+        "Initial with --actuation creation)",
     )
     parser.add_argument(
         "--controlled-resources", type=_resource_list, default=default_controlled,
@@ -87,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     every = every_seconds(args)
     vpas = load_policies(args.policy)
     table = replay(load_samples(args), strategy, every, vpas, gpu, args.oom_feedback,
-                   args.controlled_resources, lifetime_seconds(args))
+                   args.controlled_resources, lifetime_seconds(args), args.update_mode)
     if args.output is None:
         write_replay(table, sys.stdout)
     else:

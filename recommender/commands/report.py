@@ -24,6 +24,7 @@ from recommender.commands.common import (
 )
 from recommender.history import Samples
 from recommender.input.store import DEFAULT_STORE
+from recommender.logic.profile import Profiles, hourly_profiles
 from recommender.logic.recommend import recommend
 from recommender.model.state import UsageModel
 from recommender.report.build import DEFAULT_TOLERANCE, ReportInputs, build_report
@@ -159,13 +160,15 @@ def run(args: argparse.Namespace) -> int:
     if args.from_vpa_status:
         model = UsageModel()
         recs = recommendations_from_status(vpas)
+        profiles: Profiles = {}
     else:
         progress.stage("reading history")
         samples = load_samples(args)
         progress.stage(f"building the model from {len(samples):,} samples")
         model = build_model(samples, strategy, minutes_per_sample(args))
         progress.stage("recommending")
-        recs = recommend(model, strategy, vpas, gpu)
+        recs = recommend(model, strategy, vpas, gpu, horizon=args.horizon)
+        profiles = hourly_profiles(model, strategy, recs, vpas)
     # File names only: a report is shared, local paths are noise (and break golden files).
     if args.from_vpa_status:
         source = "VerticalPodAutoscaler status"
@@ -178,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(ReportInputs(
         model=model, recommendations=recs, strategy=strategy, inventory=inventory, vpas=vpas,
         samples=samples, gpu=gpu, prices=prices, rounding=rounding, tolerance=args.tolerance,
-        generated_at=stamp, source=source,
+        generated_at=stamp, source=source, profiles=profiles,
     ))
     progress.done(f"{len(report.containers)} containers")
     sys.stdout.write(FORMATS.render(args.format, report, color=use_color(args.color)))

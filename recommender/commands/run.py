@@ -19,6 +19,7 @@ from recommender.cluster.telemetry import Telemetry
 from recommender.commands.common import UsageError
 from recommender.duration import parse_duration
 from recommender.input.prometheus import PrometheusSettings, PrometheusSource
+from recommender.logic.recommend import BY_UPDATE_MODE, HELD
 
 HELP = "run in the cluster: keep every served VPA's status recommendation current"
 log = logging.getLogger(__name__)
@@ -40,6 +41,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=d.workers,
                         help="parallel status writers (default 10)")
     parser.add_argument("--strategy", default=d.strategy)
+    parser.add_argument(
+        "--horizon", choices=(BY_UPDATE_MODE, HELD), default=d.horizon,
+        help="status targets always hold for a pod's life; update-mode (default): VPAs with an "
+        "in-place updateMode also get the coming hours' targets in the annotation "
+        "tidal.dev/next-hours-recommendation, which tidal-updater applies; held: none do",
+    )
     parser.add_argument("--gpu-model", help="GPU model (default: dcgm-exporter's modelName)")
     parser.add_argument("--status-tolerance", type=float, default=d.status_tolerance,
                         help="relative change that makes a status worth patching (0.03)")
@@ -64,6 +71,7 @@ def settings_from(args: argparse.Namespace) -> RecommenderSettings:
         burst=args.burst,
         workers=args.workers,
         strategy=args.strategy,
+        horizon=args.horizon,
         gpu_model=args.gpu_model,
         status_tolerance=args.status_tolerance,
         checkpoint_interval_s=parse_duration(args.checkpoint_interval),

@@ -39,8 +39,10 @@ class PercentileStrategy:
             DailyHistograms(self.window_days, (CPU, MEMORY)).attach(model)
 
     def estimate(
-        self, model: UsageModel, rows: np.ndarray, share: np.ndarray
+        self, model: UsageModel, rows: np.ndarray, share: np.ndarray,
+        next_hours: np.ndarray | None = None,
     ) -> dict[str, Bounds]:
+        """Windowed percentile and maximum: the same at any hour (``next_hours`` ignored)."""
         out = self.base.estimate(model, rows, share)
         window = DailyHistograms.of(model)
         if window is None:

@@ -19,7 +19,15 @@ from recommender.policy import apply_policy
 from recommender.quantity import CPU as K8S_CPU
 from recommender.quantity import MEMORY as K8S_MEMORY
 from recommender.recommendation import ContainerRecommendation
-from recommender.vpa import ContainerPolicy, Vpa
+from recommender.vpa import IN_PLACE_MODES, ContainerPolicy, Vpa
+
+# Which target a recommendation carries (see recommender.logic.tidal): one that holds for a pod's
+# life whatever hour it is computed at, the coming hours' (pods resized in place), or each
+# VPA's choice by its updateMode (the in-cluster recommender and replay).
+HELD = "held"
+NEXT_HOURS = "next-hours"
+BY_UPDATE_MODE = "update-mode"
+HORIZONS = (HELD, NEXT_HOURS, BY_UPDATE_MODE)
 
 
 def vpa_index(vpas: Iterable[Vpa]) -> dict[tuple[str, str], Vpa]:
@@ -48,19 +56,38 @@ def pod_shares(
     return np.array([1.0 / max(active[workload], 1) for workload in workloads])
 
 
+def next_hours_rows(
+    keys: Sequence[ContainerKey], rows: np.ndarray, vpas: dict[tuple[str, str], Vpa],
+    horizon: str,
+) -> np.ndarray:
+    """Which ``rows`` are sized for the coming hours under ``horizon`` (:data:`HORIZONS`):
+    by ``BY_UPDATE_MODE``, those whose VPA's pods are resized in place."""
+    if horizon not in HORIZONS:
+        raise ValueError(f"unknown horizon {horizon!r}; valid: {', '.join(HORIZONS)}")
+    if horizon != BY_UPDATE_MODE:
+        return np.full(len(rows), horizon == NEXT_HOURS)
+    in_place = {k for k, v in vpas.items() if v.update_mode in IN_PLACE_MODES}
+    return np.array([keys[row][:2] in in_place for row in rows.tolist()], dtype=bool)
+
+
 def recommend(
     model: UsageModel,
     strategy: Strategy,
     vpas: Iterable[Vpa] = (),
     gpu: GpuModel | None = None,
     rows: np.ndarray | None = None,
+    horizon: str = HELD,
 ) -> list[ContainerRecommendation]:
-    """Recommendations for every aggregate with history (or ``rows``), policies applied."""
+    """Recommendations for every aggregate with history (or ``rows``), policies applied;
+    ``horizon`` chooses held or next-hours targets (:func:`next_hours_rows`)."""
     index = vpa_index(vpas)
     rows = model.rows_with_history() if rows is None else rows
     if len(rows) == 0:
         return []
-    bounds = strategy.estimate(model, rows, pod_shares(model.keys, rows, index))
+    bounds = strategy.estimate(
+        model, rows, pod_shares(model.keys, rows, index),
+        next_hours_rows(model.keys, rows, index, horizon),
+    )
     fields = ("target", "lower", "upper")
     cpu = [getattr(bounds[CPU], f).tolist() for f in fields]
     memory = [getattr(bounds[MEMORY], f).tolist() for f in fields]

@@ -30,7 +30,9 @@ POD_MIN_MEMORY_BYTES = 250 * 2**20
 
 
 class Strategy(Protocol):
-    """Computes bounds for aggregate ``rows``; ``share`` is 1 / containers per pod."""
+    """Computes bounds for aggregate ``rows``; ``share`` is 1 / containers per pod;
+    ``next_hours`` (per row, default none) marks rows whose pods are resized in place, which a
+    strategy may size for the coming hours; the others' targets must hold for a pod's life."""
 
     @property
     def name(self) -> str: ...
@@ -39,7 +41,8 @@ class Strategy(Protocol):
     def description(self) -> str: ...
 
     def estimate(
-        self, model: UsageModel, rows: np.ndarray, share: np.ndarray
+        self, model: UsageModel, rows: np.ndarray, share: np.ndarray,
+        next_hours: np.ndarray | None = None,
     ) -> dict[str, Bounds]: ...
 
 
@@ -76,8 +79,11 @@ class VpaStrategy:
     pod_min_memory: float = POD_MIN_MEMORY_BYTES
 
     def estimate(
-        self, model: UsageModel, rows: np.ndarray, share: np.ndarray
+        self, model: UsageModel, rows: np.ndarray, share: np.ndarray,
+        next_hours: np.ndarray | None = None,
     ) -> dict[str, Bounds]:
+        """Upstream's bounds; they do not depend on the hour, so ``next_hours`` changes
+        nothing."""
         conf = history_confidence(model, rows)
         out = {
             CPU: apply_floor(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
-from recommender.quantity import Rounding, human, is_gpu_resource
+from recommender.logic.profile import Profiles, describe
+from recommender.model.state import ContainerKey
+from recommender.quantity import Rounding, format_quantity, human, is_gpu_resource
 from recommender.recommendation import ContainerRecommendation
 
 FORMATS = ("table", "json", "yaml")
@@ -19,10 +22,13 @@ def document(
     recs: Sequence[ContainerRecommendation],
     rounding: Rounding | None = None,
     generated_at: datetime | None = None,
+    profiles: Profiles | None = None,
     **meta: Any,
 ) -> dict[str, Any]:
     """``{"generatedAt", "recommendations": [...]}``: each entry holds the four status maps
-    as Kubernetes quantity strings plus the history span and sample count used."""
+    as Kubernetes quantity strings plus the history span and sample count used, and with
+    ``profiles`` its ``hourlyProfile``: per resource, 24 next-hours targets by UTC hour of day
+    (null where unknown)."""
     stamp = (generated_at or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
     entries = []
     for rec in recs:
@@ -38,6 +44,13 @@ def document(
                 "oomKills": rec.evidence.get("oomKills", 0),
             }
         )
+        profile = (profiles or {}).get(ContainerKey(rec.namespace, rec.workload, rec.container))
+        if profile:
+            entries[-1]["hourlyProfile"] = {
+                resource: [format_quantity(resource, v, rounding) if math.isfinite(v) else None
+                           for v in values]
+                for resource, values in profile.items()
+            }
     return {"generatedAt": stamp, **meta, "recommendations": entries}
 
 
@@ -49,10 +62,15 @@ def render_yaml(doc: dict[str, Any]) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def render_table(recs: Sequence[ContainerRecommendation]) -> str:
-    """One line per container and resource: target with its bounds, and the evidence."""
-    header = ("NAMESPACE", "WORKLOAD", "CONTAINER", "RESOURCE", "TARGET", "LOWER", "UPPER",
-              "UNCAPPED", "HISTORY")
+def render_table(
+    recs: Sequence[ContainerRecommendation], profiles: Profiles | None = None
+) -> str:
+    """One line per container and resource: target with its bounds, and the evidence; with
+    ``profiles`` a last column, the next-hours target by UTC hour (00 to 23) and its range."""
+    header: tuple[str, ...] = ("NAMESPACE", "WORKLOAD", "CONTAINER", "RESOURCE", "TARGET",
+                               "LOWER", "UPPER", "UNCAPPED", "HISTORY")
+    if profiles:
+        header += ("IN PLACE BY HOUR (UTC 00-23)",)
     lines: list[tuple[str, ...]] = [header]
     for rec in sorted(recs, key=lambda r: (r.namespace, r.workload, r.container)):
         hours = float(rec.evidence.get("historySpanHours", 0.0))
@@ -68,6 +86,10 @@ def render_table(recs: Sequence[ContainerRecommendation]) -> str:
                     history,
                 )
             )
+            if profiles:
+                key = ContainerKey(rec.namespace, rec.workload, rec.container)
+                values = profiles.get(key, {}).get(resource)
+                lines[-1] += (describe(resource, values) if values else "",)
     if len(lines) == 1:
         return "No recommendations: the history has no samples.\n"
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from recommender.history import CPU, GPU, MEMORY, Samples
 from recommender.logic.gpu import GpuModel
+from recommender.logic.profile import Profiles
 from recommender.logic.recommend import evidence as row_evidence
 from recommender.logic.recommend import vpa_index
 from recommender.logic.strategies import Strategy
@@ -69,6 +70,7 @@ class ReportInputs:
     tolerance: float = DEFAULT_TOLERANCE
     generated_at: str = ""
     source: str = ""
+    profiles: Profiles = field(default_factory=dict)  # the tide beside held targets
 
 
 def status_of(request: float | None, target: float | None, known: bool, tolerance: float) -> str:
@@ -135,7 +137,12 @@ class _Builder:
             if all(v is None for v in values.values()) and usage is None:
                 continue
             status = status_of(values["request"], values["target"], known, i.tolerance)
-            out.append(ResourceLine(resource, values, status, usage))
+            hourly = None
+            if rec is not None:
+                key = ContainerKey(rec.namespace, rec.workload, rec.container)
+                profile = i.profiles.get(key, {}).get(resource)
+                hourly = tuple(profile) if profile else None
+            out.append(ResourceLine(resource, values, status, usage, hourly=hourly))
         gpu_line = self.gpu_line(rec, current, known, row)
         if gpu_line is not None:
             out.append(gpu_line)
@@ -238,11 +245,7 @@ class _Builder:
         replicas = workload.replicas if workload else None
         pods = (replicas or 0) * activity
         gpu = self.gpu_model_of(workload)
-        lines = [
-            ResourceLine(ln.resource, ln.values, ln.status, ln.usage, ln.devices,
-                         self.cost(ln, pods, gpu))
-            for ln in lines
-        ]
+        lines = [replace(ln, cost=self.cost(ln, pods, gpu)) for ln in lines]
         flags = []
         if row is None and rec is None:
             flags.append(Flag("no-history", "no usage history: nothing to recommend from"))
@@ -260,6 +263,7 @@ class _Builder:
         flags += F.limit_flags(lines)
         flags += F.hpa_flags(i.inventory.autoscaler(key.namespace, key.workload), lines)
         flags += F.capped_flags(lines)
+        flags += F.tide_flags(lines)
         gpu_line = next((ln for ln in lines if ln.resource == "gpu"), None)
         if gpu_line is not None and row is not None:
             report = self.gpu_report(key, row, gpu_line, replicas, pods, gpu)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from recommender.logic.profile import describe
 from recommender.quantity import human
 from recommender.report.inventory import Autoscaler
 from recommender.report.model import Flag, ResourceLine
@@ -100,3 +101,20 @@ def gpu_idle_flags(idle_share: float | None) -> list[Flag]:
     if idle_share is None or idle_share < GPU_IDLE_FLAG:
         return []
     return [Flag("gpu-idle", f"GPU idle {idle_share:.0%} of the time")]
+
+
+TIDE_RATIO = 1.25  # a profile whose high is at least this many times its low is worth a line
+
+
+def tide_flags(lines: list[ResourceLine]) -> list[Flag]:
+    """The tide beside a held target: what an in-place VPA would be resized to by hour."""
+    out = []
+    for line in lines:
+        known = [v for v in line.hourly or () if v == v]
+        if not known or line.target is None or max(known) < TIDE_RATIO * max(min(known), 1e-9):
+            continue
+        out.append(Flag("tide", (
+            f"{line.resource} in place by UTC hour (updateMode InPlaceOrRecreate): "
+            f"{describe(line.resource, line.hourly or ())}; the target shown holds at any hour"
+        ), "info"))
+    return out

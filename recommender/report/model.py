@@ -55,6 +55,8 @@ class ResourceLine:
     usage: UsageStats | None = None
     devices: dict[str, dict[str, float]] = field(default_factory=dict)  # gpu: field -> devices
     cost: Cost | None = None
+    # In place: the next-hours target at each UTC hour of the day (NaN: unknown), if any.
+    hourly: tuple[float, ...] | None = None
 
     @property
     def request(self) -> float | None:

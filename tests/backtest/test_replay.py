@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from recommender.backtest.replay import REPLAY_COLUMNS, replay, step_times
+from recommender.commands.common import load_policies
 from recommender.history import Samples
 from recommender.logic.recommend import recommend
 from recommender.logic.strategies import STRATEGIES, VpaStrategy
@@ -116,3 +117,55 @@ def test_controlled_resources_add_gpus_for_workloads_without_a_vpa():
     with_gpu = replay(samples, VpaStrategy(), gpu=gpu_model("A100-80GB"),
                       controlled=("cpu", "memory", "nvidia.com/gpu"))
     assert "nvidia.com/mig-1g.10gb" in set(with_gpu.resource)
+
+
+def _replay_csv(tmp_path, samples: Samples, *flags: str) -> dict[float, float]:
+    """``replay --every 1h`` of ``samples`` with ``flags``: CPU target by step time."""
+    from recommender.cli import main
+    from recommender.input.csv_history import write_history
+
+    history = tmp_path / "tide.csv"
+    with open(history, "w") as out:
+        write_history(samples, out)
+    output = tmp_path / "out.csv"
+    assert main(["replay", "--history", str(history), "--every", "1h", *flags,
+                 "--output", str(output)]) == 0
+    with open(output) as handle:
+        rows = list(csv.DictReader(handle))
+    return {float(r["timestamp"]): float(r["target"]) for r in rows if r["resource"] == "cpu"}
+
+
+def test_replay_update_mode_initial_publishes_held_targets(tmp_path):
+    """The contract: ``--update-mode Initial`` writes what a VPA of that mode carries (held
+    targets, the same all day), ``InPlaceOrRecreate`` the targets it resizes pods to."""
+    times = np.arange(T0, T0 + 5 * DAY, 300.0)
+    hour = (times % DAY) / HOUR
+    n = len(times)
+    samples = Samples.from_columns(times, ["shop"] * n, ["Deployment/web"] * n, ["web-1"] * n,
+                                   ["app"] * n, ["cpu"] * n,
+                                   np.where((hour >= 9) & (hour < 17), 3.0, 0.5))
+    held = _replay_csv(tmp_path, samples, "--update-mode", "Initial")
+    moving = _replay_csv(tmp_path, samples, "--update-mode", "InPlaceOrRecreate")
+    assert moving == _replay_csv(tmp_path, samples)  # in place is the default
+    last_day = [t for t in held if T0 + 4 * DAY < t <= T0 + 5 * DAY]
+    assert len({held[t] for t in last_day}) == 1 and held[last_day[0]] >= 3.0
+    assert min(moving[t] for t in last_day) < 1.0 <= 3.0 <= max(moving[t] for t in last_day)
+
+
+def test_replay_follows_each_policy_vpas_update_mode(tmp_path):
+    samples = noisy(3.0)
+    policy = tmp_path / "vpas.yaml"
+    policy.write_text(
+        "apiVersion: autoscaling.k8s.io/v1\nkind: VerticalPodAutoscaler\n"
+        "metadata: {name: web, namespace: shop}\n"
+        "spec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n"
+        "  updatePolicy: {updateMode: Initial}\n"
+    )
+    tidal = STRATEGIES.create("tidal")
+    table = replay(samples, tidal, HOUR, load_policies([policy]))
+    cpu = table.matrix("cpu")
+    web = [i for i, k in enumerate(table.keys) if k.workload == "Deployment/web"][0]
+    batch = [i for i, k in enumerate(table.keys) if k.workload == "Deployment/batch"][0]
+    day3 = slice(len(table.steps) - 20, len(table.steps) - 1)
+    assert len(set(cpu[day3, web].tolist())) == 1  # Initial: held all day
+    assert len(set(cpu[day3, batch].tolist())) > 1  # no VPA: in place, hour by hour

@@ -23,8 +23,9 @@ def fed(strategy, *parts: Samples) -> UsageModel:
 
 
 def targets(strategy, model: UsageModel) -> dict[str, float]:
+    """Next-hours targets (what the updater applies in place)."""
     rows = model.rows_with_history()
-    bounds = strategy.estimate(model, rows, np.ones(len(rows)))
+    bounds = strategy.estimate(model, rows, np.ones(len(rows)), np.ones(len(rows), bool))
     return {r: float(b.target[0]) for r, b in bounds.items()}
 
 
@@ -156,9 +157,9 @@ def test_tidal_refreshes_at_most_its_budget_of_earlier_choices(monkeypatch):
     chosen = []
     original = TidalStrategy.choose
 
-    def counting(self, peaks, resource, rows):
+    def counting(self, peaks, resource, rows, held=False):
         chosen.append(len(rows))
-        return original(self, peaks, resource, rows)
+        return original(self, peaks, resource, rows, held)
 
     monkeypatch.setattr(TidalStrategy, "choose", counting)
     targets(strategy, model)
@@ -171,3 +172,69 @@ def test_tidal_refreshes_at_most_its_budget_of_earlier_choices(monkeypatch):
     assert chosen == [3, 1]  # then one refresh per call, oldest first
     targets(strategy, model)
     assert chosen == [3, 1, 1]
+
+
+def tide(days: float, busy: float = 3.0, quiet: float = 0.5) -> Samples:
+    """A container at ``busy`` cores 09:00-17:00 UTC and ``quiet`` otherwise, 5-minute samples."""
+    times = np.arange(T0, T0 + days * DAY, 300.0)
+    hour = (times % DAY) / HOUR
+    n = len(times)
+    return Samples.from_columns(times, ["shop"] * n, ["Deployment/web"] * n, ["web-1"] * n,
+                                ["app"] * n, ["cpu"] * n,
+                                np.where((hour >= 9) & (hour < 17), busy, quiet))
+
+
+def horizon_targets(samples: Samples, until: float) -> tuple[float, float]:
+    """(held, next-hours) CPU targets of a model fed the samples before ``until``."""
+    tidal = TidalStrategy()
+    model = fed(tidal, samples.select(samples.timestamp < until))
+    rows = model.rows_with_history()
+    held = tidal.estimate(model, rows, np.ones(1))["cpu"].target[0]
+    hourly = tidal.estimate(model, rows, np.ones(1), np.ones(1, bool))["cpu"].target[0]
+    return float(held), float(hourly)
+
+
+def test_held_targets_cover_the_day_and_do_not_change_with_the_hour():
+    samples = tide(5.0)
+    by_hour = {h: horizon_targets(samples, T0 + 4 * DAY + h * HOUR) for h in (2, 8, 13, 20)}
+    held = {h: v[0] for h, v in by_hour.items()}
+    assert len(set(held.values())) == 1  # the same at any hour of the day
+    assert held[2] >= 3.0  # a pod created at night still meets the afternoon
+    # The coming hours follow the tide: quiet at night, the busy level by day.
+    assert by_hour[2][1] < 1.0 and by_hour[13][1] >= 3.0
+    assert by_hour[20][1] < held[20]
+
+
+def test_held_targets_move_once_a_day_with_the_history():
+    quiet = tide(3.0)
+    louder = tide(2.0, busy=6.0)
+    samples = Samples.concat([quiet, Samples(
+        louder.timestamp + 3 * DAY, louder.namespace, louder.workload, louder.pod,
+        louder.container, louder.resource, louder.value)])
+    before = horizon_targets(samples, T0 + 3 * DAY + 16 * HOUR)  # the rise seen at 09:00
+    after = horizon_targets(samples, T0 + 4 * DAY + 1 * HOUR)  # the day it happened is whole
+    assert before[1] >= 6.0  # in place: at once
+    assert before[0] < 6.0 <= after[0]  # held: from the next day on
+
+
+def test_held_choices_are_made_once_a_day(monkeypatch):
+    tidal = TidalStrategy()
+    samples = tide(4.0)
+    model = fed(tidal, samples.select(samples.timestamp < T0 + 3 * DAY + 2 * HOUR))
+    peaks = HourlyPeaks.of(model)
+    rows = model.rows_with_history()
+    first = tidal.targets(peaks, "cpu", rows, held=True)
+    model.ingest(samples.select((samples.timestamp >= T0 + 3 * DAY + 2 * HOUR)
+                                & (samples.timestamp < T0 + 3 * DAY + 12 * HOUR)))
+    calls = []
+    original = TidalStrategy.choose
+
+    def counting(self, *args, **kwargs):
+        calls.append(args)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TidalStrategy, "choose", counting)
+    assert tidal.targets(peaks, "cpu", rows, held=True) == pytest.approx(first)
+    assert not calls  # still the same UTC day: the earlier choice stands
+    tidal.targets(peaks, "cpu", rows)
+    assert len(calls) == 1  # next-hours choices are refreshed every hour

@@ -6,6 +6,7 @@ The same behaviours run against a real kube-apiserver in ``tests/e2e/test_recomm
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import numpy as np
@@ -166,3 +167,50 @@ def test_unreachable_api_is_logged_not_raised(api):
                                            timeout_s=1.0))
     report = rec.run_once()
     assert report.errors == {"list": 1}
+
+
+def _tide(ns: str, workload: str, pods: list[str], end: float) -> Samples:
+    """Four days ending at ``end``: 3 cores for 8 hours each day, ending 8 h before ``end``."""
+    times = np.arange(end - 4 * DAY, end, 300.0)
+    ago = (end - times) % DAY
+    busy = (ago > 8 * 3600) & (ago <= 16 * 3600)
+    rows = [(t, ns, workload, pod, "app", CPU, 3.0 if b else 0.5)
+            for pod in pods for t, b in zip(times.tolist(), busy.tolist(), strict=True)]
+    return Samples.from_rows(rows).sorted_by_time()
+
+
+def test_in_place_vpas_get_held_status_and_next_hours_annotation(server, api):
+    from recommender.cluster.next_hours import ANNOTATION
+
+    store = server.store
+    pods = _deploy(store, "shop", "web", 2)
+    frozen = _deploy(store, "shop", "batch", 2)
+    store.add(VPA_API, "verticalpodautoscalers", [
+        vpa_object("shop", "web", "web", updatePolicy={"updateMode": "InPlaceOrRecreate"}),
+        vpa_object("shop", "frozen", "batch", updatePolicy={"updateMode": "Initial"}),
+    ])
+    rec = Recommender(_settings(strategy="tidal"), api)
+    rec.model.ingest(_tide("shop", "Deployment/web", pods, rec.clock()))
+    rec.model.ingest(_tide("shop", "Deployment/batch", frozen, rec.clock()))
+    rec.run_once()
+    vpas = store.objects[(VPA_API, "verticalpodautoscalers")]
+
+    def cpu(recommendation: dict) -> float:
+        (entry,) = [e for e in recommendation["containerRecommendations"]
+                    if e["containerName"] == "app"]
+        return parse_quantity(entry["target"]["cpu"])
+
+    held = cpu(_status(store, "shop", "web")["recommendation"])
+    assert held >= 3.0  # the status holds for a pod created at any hour
+    assert cpu(_status(store, "shop", "frozen")["recommendation"]) == held
+    annotation = json.loads(vpas[("shop", "web")]["metadata"]["annotations"][ANNOTATION])
+    assert cpu(annotation) < 1.0  # the quiet hours ahead, for the updater
+    assert ANNOTATION not in (vpas[("shop", "frozen")]["metadata"].get("annotations") or {})
+
+    patches = store.requests["PATCH"]
+    again = rec.run_once()
+    assert store.requests["PATCH"] - patches == again.checkpoints  # no status, no annotation
+
+    vpas[("shop", "web")]["spec"]["updatePolicy"]["updateMode"] = "Recreate"
+    rec.run_once()
+    assert ANNOTATION not in (vpas[("shop", "web")]["metadata"].get("annotations") or {})

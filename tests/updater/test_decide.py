@@ -233,3 +233,27 @@ def test_fewer_live_pods_than_min_replicas_means_no_update() -> None:
     assert lone.action == SKIP and "fewer than minReplicas 2" in lone.reason
     rec["spec"]["updatePolicy"]["minReplicas"] = 1
     assert decide(rec, pod(), extra_pods=0, replicas=1).action == EVICT
+
+
+def _with_next_hours(obj: dict[str, Any], target: dict[str, str]) -> dict[str, Any]:
+    """``obj`` carrying the recommender's next-hours annotation with ``target``."""
+    import json
+
+    from recommender.cluster.next_hours import ANNOTATION
+
+    entry = {"containerName": "app", "target": target, "lowerBound": target,
+             "upperBound": target, "uncappedTarget": target}
+    obj["metadata"]["annotations"] = {
+        ANNOTATION: json.dumps({"containerRecommendations": [entry]})}
+    return obj
+
+
+def test_in_place_modes_follow_the_next_hours_targets() -> None:
+    """The status holds (what a new pod gets); an in-place VPA's pods follow the tide."""
+    held = {"cpu": "500m", "memory": "512Mi"}  # the pod's own size: nothing to do
+    rising = {"cpu": "900m", "memory": "512Mi"}
+    moving = decide(_with_next_hours(vpa("InPlaceOrRecreate", target=held), rising), pod())
+    assert moving.action == RESIZE and "cpu 500m -> 900m" in moving.message()
+    # An evicting mode's new pod is sized by the webhook from the status: held targets only.
+    frozen = decide(_with_next_hours(vpa("Recreate", target=held), rising), pod())
+    assert frozen.action == SKIP

@@ -59,6 +59,8 @@ def _line(container: ContainerReport, line: ResourceLine) -> dict[str, Any]:
     out["diffTotal"] = _num(r, total)
     out["diffPercent"] = None if line.diff_percent is None else round(line.diff_percent, 1)
     out["usage"] = _usage(r, line.usage)
+    if line.hourly is not None:
+        out["hourlyProfile"] = [None if v != v else _num(r, v) for v in line.hourly]
     out["monthlyCost"] = None if line.cost is None else {
         "current": round(line.cost.current, 2),
         "recommended": round(line.cost.recommended, 2),
