@@ -191,6 +191,44 @@ def test_status_conditions_and_recommenders(kube_cluster, kube_namespace, api):
     assert plain["recommendation"]["containerRecommendations"][0]["containerName"] == "app"
 
 
+def _tide(namespace: str, workload: str, pods: list[str], end: float) -> Samples:
+    """Four days to ``end``: 3 cores for 8 hours a day (ending 8 h before ``end``), else 0.5."""
+    times = np.arange(end - 4 * DAY, end, 300.0)
+    ago = (end - times) % DAY
+    busy = (ago > 8 * 3600) & (ago <= 16 * 3600)
+    return Samples.from_rows([
+        (t, namespace, workload, pod, "app", CPU, 3.0 if b else 0.5)
+        for pod in pods for t, b in zip(times.tolist(), busy.tolist(), strict=True)])
+
+
+def test_in_place_vpa_gets_held_status_and_next_hours_annotation(
+    kube_cluster, kube_namespace, api
+):
+    """The status holds for a pod created at any hour (what any webhook injects); an
+    InPlaceOrRecreate VPA also carries the quiet hours ahead for the updater."""
+    from recommender.cluster.next_hours import ANNOTATION
+
+    ns = kube_namespace
+    _apply(kube_cluster, ns, _deployment("web", 2),
+           _vpa("web", "web", updatePolicy={"updateMode": "InPlaceOrRecreate"}))
+    pods = _pods(kube_cluster, ns, "web", 2)
+    recommender = Recommender(_settings(ns, strategy="tidal"), api)
+    recommender.model.ingest(_tide(ns, "Deployment/web", pods, recommender.clock())
+                             .sorted_by_time())
+    recommender.run_once()
+    vpa = kube_cluster.get_json("vpa", "-n", ns, "web")
+    (held,) = vpa["status"]["recommendation"]["containerRecommendations"]
+    assert parse_quantity(held["target"]["cpu"]) >= 3.0
+    (ahead,) = json.loads(vpa["metadata"]["annotations"][ANNOTATION])["containerRecommendations"]
+    assert parse_quantity(ahead["target"]["cpu"]) < 1.0
+    patched = kube_cluster.kubectl("patch", "vpa", "web", "-n", ns, "--type=merge", "-p",
+                                   '{"spec":{"updatePolicy":{"updateMode":"Initial"}}}')
+    assert patched.returncode == 0, patched.stderr
+    recommender.run_once()
+    annotations = kube_cluster.get_json("vpa", "-n", ns, "web")["metadata"].get("annotations")
+    assert ANNOTATION not in (annotations or {})
+
+
 def test_checkpoint_round_trip_and_garbage_collection(kube_cluster, kube_namespace, api):
     ns = kube_namespace
     _apply(kube_cluster, ns, _deployment("web", 2), _vpa("web", "web"))
