@@ -5,7 +5,7 @@ Each model is a base times a margin ``m``: the largest hourly peak of the last `
 (short windows follow the tide and adapt fast after a level shift; long ones remember daily and
 weekly peaks), that or yesterday's peak for the coming hours, or the busiest hourly mean of the
 last ``w`` hours x ``MEAN_SCALE`` (steadier for bursty containers). For every container the
-strategy replays each model over the last ``SIZED_HOURS`` kept in
+strategy replays each model over the ``HISTORY_HOURS`` kept in
 :class:`~recommender.model.windows.HourlyPeaks` and scores, weights halving every
 ``COST_HALF_LIFE_H`` hours:
 
@@ -40,8 +40,8 @@ from recommender.logic.strategies import VpaStrategy
 from recommender.model.state import UsageModel
 from recommender.model.windows import HourlyPeaks
 
-SIZED_HOURS = 168  # hours each target is sized from (one week: daily and weekly tides)
-HISTORY_HOURS = SIZED_HOURS + 23  # kept per container: a held target's week ends at 23:00
+HISTORY_HOURS = 168  # hourly peaks kept per container (one week: daily and weekly tides)
+HELD_DAYS = 6  # held targets size from the last whole UTC days the week always holds
 WINDOWS_H = (1, 3, 6, 12, 24, 72, 168)  # look-back windows of the candidate models
 TIDE_WINDOWS_H = (1, 3, 6)  # recent windows combined with yesterday's same hours
 TIDE_SPAN_H = 2  # yesterday's hours looked at: this one and the next
@@ -50,10 +50,14 @@ DAY_H = 24
 MEAN_WINDOWS_H = (1, 3, 24)
 MEAN_SCALE = 1.5
 MARGINS = (0.8, 0.9, 1.0, 1.15, 1.3, 1.5, 2.0, 3.0)  # multipliers of the candidate models
-HELD_WINDOWS_H = (24, 72, 168)  # held targets look back whole days: the tide's daily peak
+HELD_WINDOWS_H = (24, 72, 144)  # held targets look back whole days: the tide's daily peak
 HELD_MEAN_WINDOWS_H = (24, 72)
 HELD_HORIZON_H = 24  # a held target is scored on the day after it was published
-HELD_STRIDE_H = 2  # of which every second hour (half the work, the same choices in practice)
+# Held predictions look back days and move slowly: each model is scored as published every
+# third hour, on every second hour after it (so every hour of the day is scored), a sixth of
+# the work of scoring every pair with the same choices in practice.
+HELD_EVERY_H = 3
+HELD_STRIDE_H = 2
 # A day's peak is rarely needed all day: held models may also size below it.
 HELD_MARGINS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.15, 1.3, 1.5, 2.0)
 COST_HALF_LIFE_H = 72.0  # a model's past hours weigh half as much every 3 days
@@ -111,6 +115,7 @@ class TidalStrategy:
     tide_span_h: int = TIDE_SPAN_H
     held_windows_h: tuple[int, ...] = HELD_WINDOWS_H
     held_horizon_h: int = HELD_HORIZON_H
+    held_every_h: int = HELD_EVERY_H
     held_stride_h: int = HELD_STRIDE_H
     held_margins: tuple[float, ...] = HELD_MARGINS
     held_max_under_rate: float = HELD_MAX_UNDER_RATE
@@ -235,11 +240,13 @@ class TidalStrategy:
     def series(
         peaks: HourlyPeaks, resource: str, rows: np.ndarray, held: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Hourly ``(peaks, means)`` the horizon sizes from: the last ``SIZED_HOURS``, which
-        end with a whole UTC day when held."""
+        """Hourly ``(peaks, means)`` the horizon sizes from: all kept hours for the next hours;
+        held, the last ``HELD_DAYS`` whole UTC days (the same hours all day long)."""
         hourly, mean = peaks.series(resource, rows)
-        end = hourly.shape[1] - (peaks.ring.latest - held_until(peaks.ring.latest) if held else 0)
-        begin = max(end - SIZED_HOURS, 0)
+        if not held:
+            return hourly, mean
+        end = hourly.shape[1] - (peaks.ring.latest - held_until(peaks.ring.latest))
+        begin = max(end - HELD_DAYS * DAY_H, 0)
         return hourly[:, begin:end], mean[:, begin:end]
 
     def choose(
@@ -248,29 +255,38 @@ class TidalStrategy:
         """Index (base x margin) of each row's cheapest model; -1 with too little history.
 
         Each model is scored at every kept hour ``j`` on the hours its prediction made then
-        covers: hour ``j`` alone for the next hours, ``j .. j + held_horizon_h - 1`` held.
+        covers: hour ``j`` alone for the next hours; held, every ``held_every_h``-th hour
+        ``j`` on every ``held_stride_h``-th hour of ``j .. j + held_horizon_h - 1``.
         """
         hourly, mean = self.series(peaks, resource, rows, held)
         observed = ~np.isnan(hourly)
         hours = hourly.shape[1]
         bases, _ = self.base_predictions(hourly, mean, held)
+        every = self.held_every_h if held else 1
+        at = np.arange(hours - 1, -1, -every)[::-1]  # the prediction hours scored
         margins = np.asarray(self.held_margins if held else self.margins)
-        predicted = bases[:, None] * margins[None, :, None, None]  # (bases, margins, rows, hours)
-        lam = self.idle_cost[resource] / IDLE_UNIT[resource]
+        # (bases, margins, rows, scored hours)
+        predicted = bases[:, None, :, at] * margins[None, :, None, None]
         over = np.zeros(predicted.shape)
-        penalty = np.zeros(predicted.shape)
-        seen = np.zeros((len(rows), hours))
-        for ahead in range(0, self.held_horizon_h, self.held_stride_h) if held else (0,):
-            peak, use, known = _ahead(hourly, ahead), _ahead(mean, ahead), _ahead(observed, ahead)
-            scored = known & ~np.isnan(predicted)
-            with np.errstate(invalid="ignore"):
-                under = scored & (peak > predicted)
-                idle = np.where(scored, np.maximum(predicted - use, 0.0), 0.0)
-            over += under
-            penalty += under + lam * idle
-            seen += known
-        weight = np.exp2((np.arange(hours) - (hours - 1)) / self.cost_half_life_h)
-        cost = (penalty * weight).sum(axis=-1).reshape(-1, len(rows))
+        idle = np.zeros(predicted.shape)
+        seen = np.zeros((len(rows), len(at)))
+        gap = np.empty(predicted.shape)
+        under = np.empty(predicted.shape, dtype=bool)
+        with np.errstate(invalid="ignore"):  # NaN (an hour without samples) scores nothing
+            for ahead in range(0, self.held_horizon_h, self.held_stride_h) if held else (0,):
+                hour = at + ahead
+                inside = hour < hours
+                hour = np.minimum(hour, hours - 1)
+                peak = np.where(inside, hourly[:, hour], np.nan)
+                use = np.where(inside, mean[:, hour], np.nan)
+                np.greater(peak, predicted, out=under)
+                over += under
+                np.subtract(predicted, use, out=gap)
+                idle += np.fmax(gap, 0.0, out=gap)
+                seen += inside & observed[:, hour]
+        weight = np.exp2((at - (hours - 1)) / self.cost_half_life_h)
+        lam = self.idle_cost[resource] / IDLE_UNIT[resource]
+        cost = ((over + lam * idle) * weight).sum(axis=-1).reshape(-1, len(rows))
         # Share of the row's (weighted) observed hours each model under-provisioned.
         rate = (over * weight).sum(axis=-1).reshape(-1, len(rows)) / np.maximum(
             (seen * weight).sum(axis=-1), 1e-12
@@ -344,11 +360,3 @@ def _previous(stacked: np.ndarray) -> np.ndarray:
     out[..., 1:] = stacked[..., :-1]
     return out
 
-
-def _ahead(series: np.ndarray, hours: int) -> np.ndarray:
-    """``out[:, j] = series[:, j + hours]``; NaN (False) past the newest hour."""
-    if hours == 0:
-        return series
-    out = np.full_like(series, np.nan if series.dtype.kind == "f" else False)
-    out[:, :-hours] = series[:, hours:]
-    return out
