@@ -83,6 +83,7 @@ def serve(args: argparse.Namespace) -> int:
     )
     settings.validate()
     directory, created = _metrics_dir()
+    arbiter = os.getpid()
     try:
         from webhook.server import WebhookServer
         from webhook.tls import build_context
@@ -90,7 +91,10 @@ def serve(args: argparse.Namespace) -> int:
         build_context(settings.cert, settings.key)  # fail now, not at the first connection
         WebhookServer(settings).run()
     finally:
-        if created:
+        # Workers are forked inside run() and leave it through SystemExit, so this block runs
+        # in each exiting worker too: only the arbiter may remove the shared directory, or a
+        # reload or one worker's exit leaves its replacements without it.
+        if created and os.getpid() == arbiter:
             shutil.rmtree(directory, ignore_errors=True)
     return 0
 

@@ -341,3 +341,58 @@ def test_noop_endpoint_answers_allowed(server: Server) -> None:
     body = server.post("/noop", review).json()
     assert_valid_response(body, review["request"]["uid"])
     assert body["response"] == {"uid": review["request"]["uid"], "allowed": True}
+
+
+def _workers(server: Server) -> set[int]:
+    """PIDs of the arbiter's live worker processes."""
+    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
+    return {int(pid) for pid in children.read_text().split()}
+
+
+def _serves_every_worker(server: Server, rounds: int = 20) -> None:
+    """Fresh connections (spread over the workers' sockets) all admit."""
+    for _ in range(rounds):
+        with requests.Session() as fresh:
+            fresh.trust_env = False
+            fresh.verify = server.session.verify
+            reply = fresh.post(server.url + "/mutate?timeout=10s", json=b.review(b.pod()),
+                               timeout=10)
+            assert reply.status_code == 200, server.output()
+
+
+def _replaced(server: Server, before: set[int], count: int) -> set[int]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = _workers(server)
+        if len(now) == count and now != before and server.proc.poll() is None:
+            with contextlib.suppress(requests.RequestException):
+                if server.session.get(server.url + "/readyz", timeout=3).ok:
+                    return now
+        time.sleep(0.2)
+    raise AssertionError(f"no replacement worker:\n{server.output()}")
+
+
+def test_a_worker_exit_and_a_reload_leave_the_server_serving(tmp_path: Path) -> None:
+    """A worker's graceful exit must not delete the metrics directory the others and their
+    replacements write to (it did: "Worker failed to boot" and the whole server stopped)."""
+    server = Server(tmp_path, workers=2)
+    try:
+        deadline = time.monotonic() + 20
+        while len(_workers(server)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first = _workers(server)
+        os.kill(min(first), signal.SIGTERM)  # one worker exits gracefully
+        second = _replaced(server, first, 2)
+        _serves_every_worker(server)
+        os.kill(server.proc.pid, signal.SIGHUP)  # reload: every worker replaced
+        third = _replaced(server, second, 2)
+        assert not third & second
+        _serves_every_worker(server)
+        metrics = server.session.get(server.url + "/metrics", timeout=5)
+        assert metrics.ok and "tidal_webhook_requests_total" in metrics.text
+        assert "Worker failed to boot" not in server.output()
+    except BaseException:
+        server.stop()
+        raise
+    log = server.output()
+    assert server.stop() == 0, log
