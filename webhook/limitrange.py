@@ -12,17 +12,20 @@ CONTAINER = "Container"
 POD = "Pod"
 MAX_NOTE = "capped to LimitRange max"
 MIN_NOTE = "capped to LimitRange min"
+RATIO_NOTE = "request raised to LimitRange maxLimitRequestRatio"
 
 
 @dataclass(frozen=True)
 class Bounds:
-    """The tightest ``min``/``max`` per resource over a namespace's LimitRanges."""
+    """The tightest ``min``/``max``/``maxLimitRequestRatio`` per resource over a namespace's
+    LimitRanges."""
 
     min: dict[str, float] = field(default_factory=dict)
     max: dict[str, float] = field(default_factory=dict)
+    ratio: dict[str, float] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.min or self.max)
+        return bool(self.min or self.max or self.ratio)
 
 
 def _quantities(raw: Any) -> dict[str, float]:
@@ -38,9 +41,11 @@ def _quantities(raw: Any) -> dict[str, float]:
 
 
 def bounds(limit_ranges: Iterable[Iterable[Mapping[str, Any]]], kind: str) -> Bounds:
-    """Combine every item of ``kind`` (``Container`` or ``Pod``): highest min, lowest max."""
+    """Combine every item of ``kind`` (``Container`` or ``Pod``): highest min, lowest max and
+    lowest ratio (LimitRanger enforces each LimitRange, so the tightest of them binds)."""
     low: dict[str, float] = {}
     high: dict[str, float] = {}
+    ratio: dict[str, float] = {}
     for limits in limit_ranges:
         for item in limits:
             if item.get("type") != kind:
@@ -49,4 +54,7 @@ def bounds(limit_ranges: Iterable[Iterable[Mapping[str, Any]]], kind: str) -> Bo
                 low[name] = max(value, low.get(name, value))
             for name, value in _quantities(item.get("max")).items():
                 high[name] = min(value, high.get(name, value))
-    return Bounds(low, high)
+            for name, value in _quantities(item.get("maxLimitRequestRatio")).items():
+                if value > 0:
+                    ratio[name] = min(value, ratio.get(name, value))
+    return Bounds(low, high, ratio)

@@ -24,7 +24,7 @@ from recommender.quantity import (
     parse_decimal,
 )
 from recommender.vpa import DEFAULT_CONTROLLED_RESOURCES, ContainerPolicy
-from webhook.limitrange import MAX_NOTE, MIN_NOTE, Bounds
+from webhook.limitrange import MAX_NOTE, MIN_NOTE, RATIO_NOTE, Bounds
 
 REQUESTS_ONLY = "RequestsOnly"
 LIMIT_NOTE = "capped to container limit"
@@ -117,6 +117,9 @@ def size_container(
         elif gpu:
             limit = request
         request, limit = _limit_range(resource, request, limit, limit_range, notes)
+        # RequestsOnly keeps the pod's own limit: the ratio binds against that one.
+        kept = limit if limit is not None else old_limit if requests_only else None
+        request = _within_ratio(resource, request, kept, limit_range, notes)
         if gpu:
             request = _whole(request)
             limit = request
@@ -148,6 +151,28 @@ def _limit_range(
         request = low
         notes.append(MIN_NOTE)
     return request, limit
+
+
+def _within_ratio(
+    resource: str, request: float, limit: float | None, bounds: Bounds, notes: list[str]
+) -> float:
+    """The request, raised so that ``limit`` (the one the pod will have) is within the
+    LimitRange's ``maxLimitRequestRatio``: LimitRanger refuses a pod above it."""
+    ratio = bounds.ratio.get(resource)
+    if ratio is None or limit is None or request <= 0:
+        return request
+    floor = _ceil_unit(resource, limit) / ratio
+    if request < floor:
+        notes.append(RATIO_NOTE)
+        return _ceil_unit(resource, floor)
+    return request
+
+
+def _ceil_unit(resource: str, value: float) -> float:
+    """Round up to the unit a quantity is written in (as the patch will)."""
+    if resource == CPU:
+        return math.ceil(value * 1000 - 1e-6) / 1000
+    return float(math.ceil(value - 1e-6))
 
 
 def fit_pod(sizings: Mapping[int, Sizing], others: list[Mapping[str, Any]], pod: Bounds) -> None:

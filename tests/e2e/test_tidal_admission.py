@@ -260,3 +260,37 @@ def test_the_webhook_configurations_mirror_the_manifests(
             assert hook[key] == wanted[key], key
         expressions = hook["namespaceSelector"]["matchExpressions"]
         assert expressions == wanted["namespaceSelector"]["matchExpressions"]
+
+
+def test_requests_only_pods_pass_the_limit_range_ratio(
+    kube_cluster: KubeCluster, stack: DevStack
+) -> None:
+    """LimitRanger refuses limit/request above maxLimitRequestRatio after the webhook ran: a
+    RequestsOnly VPA recommending far below the kept limit must not leave the Deployment at
+    0 pods; the request rises to limit / ratio instead."""
+    namespace = stack_namespace(kube_cluster, stack, "tidal-ratio")
+    apply(kube_cluster, namespace, {
+        "apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "ratio"},
+        "spec": {"limits": [{"type": "Container", "maxLimitRequestRatio": {"cpu": "4"}}]},
+    })  # fmt: skip
+    apply(kube_cluster, namespace, vpa("api", "api", controlledValues="RequestsOnly"))
+    set_recommendation(kube_cluster, namespace, "api", {"app": {"cpu": "100m", "memory": "64Mi"}})
+    api = deployment("api", [container("app", {"cpu": "1", "memory": "64Mi"},
+                                       {"cpu": "2", "memory": "128Mi"})], replicas=3)
+
+    def sized() -> bool:
+        code, pod = dry_run(kube_cluster, namespace, probe_pod(api))
+        return code == 0 and "vpaUpdates" in (pod["metadata"].get("annotations") or {})
+
+    wait_for_webhook(sized, "the webhook to size probe pods in tidal-ratio")
+    apply(kube_cluster, namespace, api)
+
+    def created() -> list[dict[str, Any]]:
+        items = kube_cluster.get_json("pods", "-n", namespace, "-l", "app=api")["items"]
+        return items if len(items) == 3 else []
+
+    for pod in wait_until(created, timeout=60, what="3 pods of api"):
+        resources = pod["spec"]["containers"][0]["resources"]
+        assert quantities(resources["requests"]) == quantities({"cpu": "500m", "memory": "64Mi"})
+        assert quantities(resources["limits"]) == quantities({"cpu": "2", "memory": "128Mi"})
+        assert "maxLimitRequestRatio" in pod["metadata"]["annotations"]["vpaUpdates"]

@@ -159,6 +159,41 @@ def test_requests_only_leaves_limits_and_never_exceeds_them() -> None:
     assert "cpu capped to container limit" in patched["metadata"]["annotations"]["vpaUpdates"]
 
 
+def test_requests_only_meets_the_limit_range_ratio() -> None:
+    """LimitRanger refuses limit / request above maxLimitRequestRatio: with limits kept, the
+    request rises to limit / ratio instead of following the recommendation below it."""
+    pod = b.pod(b.container(requests={"cpu": "1", "memory": "1Gi"},
+                            limits={"cpu": "2", "memory": "2Gi"}))
+    vpa = b.vpa(
+        recommendations=[b.rec(target={"cpu": "250m", "memory": "256Mi"})],
+        policies=[{"containerName": "*", "controlledValues": "RequestsOnly"}],
+    )
+    lr = b.limit_range({"type": "Container", "maxLimitRequestRatio": {"cpu": "4", "memory": "3"}})
+    _, patched, _ = mutate(pod, world(vpa, lr))
+    assert resources(patched) == {
+        "requests": {"cpu": "500m", "memory": "715827883"},  # 2Gi / 3, rounded up
+        "limits": {"cpu": "2", "memory": "2Gi"},
+    }
+    notes = patched["metadata"]["annotations"]["vpaUpdates"]
+    assert "cpu request raised to LimitRange maxLimitRequestRatio" in notes
+    # Without the LimitRange the recommendation itself is applied.
+    _, plain, _ = mutate(pod, world(vpa))
+    assert resources(plain)["requests"] == {"cpu": "250m", "memory": "256Mi"}
+
+
+def test_proportional_limits_keep_within_the_ratio_after_a_max_cap() -> None:
+    pod = b.pod(b.container(requests={"cpu": "100m"}, limits={"cpu": "400m"}))
+    vpa = b.vpa(recommendations=[b.rec(target={"cpu": "300m"})])
+    lr = b.limit_range({"type": "Container", "max": {"cpu": "1"},
+                        "maxLimitRequestRatio": {"cpu": "4"}})
+    _, patched, _ = mutate(pod, world(vpa, lr))
+    res = resources(patched)
+    from recommender.quantity import parse_quantity
+
+    ratio = parse_quantity(res["limits"]["cpu"]) / parse_quantity(res["requests"]["cpu"])
+    assert ratio <= 4.0 and parse_quantity(res["limits"]["cpu"]) <= 1.0
+
+
 def test_gpu_whole_numbers_and_requests_equal_limits() -> None:
     pod = b.pod(
         b.container(requests={"cpu": "1", "nvidia.com/gpu": "1"}, limits={"nvidia.com/gpu": "1"})
