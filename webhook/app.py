@@ -41,12 +41,13 @@ def _flask_view(handler: Handler) -> Callable[[], Response]:
 
 
 class ReviewRoutes:
-    """WSGI middleware serving the review endpoints' common case without Flask's machinery.
+    """WSGI middleware serving the review endpoints without Flask's machinery.
 
     Flask's request context, routing and response objects cost about as much as the admission
-    itself (~0.1 ms). A POST to a review endpoint with a ``Content-Length`` within the cap goes
-    straight to its handler; anything else (another method or path, a chunked or oversized
-    body) goes to the Flask app, whose routes call the same handlers and answer 405/413/404.
+    itself (~0.1 ms). A POST to a review endpoint goes straight to its handler; a body over
+    :data:`MAX_BODY_BYTES`, declared or chunked, gets 413 without being read on, and the
+    connection is closed after it (the rest of the body is never drained). Anything else
+    (another method or path) goes to the Flask app, whose routes answer 405/404.
     """
 
     def __init__(self, app: Any, handlers: Mapping[str, Handler]) -> None:
@@ -57,16 +58,37 @@ class ReviewRoutes:
         handler = self.handlers.get(environ.get("PATH_INFO", ""))
         if handler is None or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
+        declared = environ.get("CONTENT_LENGTH")
         try:
-            length = int(environ.get("CONTENT_LENGTH") or "")
+            length = int(declared) if declared else None
         except ValueError:
-            return self.app(environ, start_response)
-        if not 0 <= length <= MAX_BODY_BYTES:
-            return self.app(environ, start_response)
-        payload, status = handler(environ["wsgi.input"].read(length))
-        headers = [("Content-Type", JSON), ("Content-Length", str(len(payload)))]
-        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
-        return [payload]
+            return self.app(environ, start_response)  # gunicorn refuses these first
+        if length is not None and not 0 <= length <= MAX_BODY_BYTES:
+            return _too_large(start_response)
+        body = environ["wsgi.input"].read(MAX_BODY_BYTES + 1 if length is None else length)
+        if len(body) > MAX_BODY_BYTES:  # chunked: the cap, however the body is framed
+            return _too_large(start_response)
+        payload, status = handler(body)
+        return _respond(start_response, status, payload)
+
+
+def _respond(
+    start_response: Callable[..., Any], status: int, payload: bytes
+) -> list[bytes]:
+    headers = [("Content-Type", JSON), ("Content-Length", str(len(payload)))]
+    start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+    return [payload]
+
+
+def _too_large(start_response: Callable[..., Any]) -> list[bytes]:
+    """413, and the connection closed after it: the unread body must not be taken for the
+    next request, nor drained (under gunicorn, ``start_response`` is its response's method,
+    whose ``force_close`` also makes the header say ``Connection: close``)."""
+    force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+    if callable(force_close):
+        force_close()
+    message = f"request body over {MAX_BODY_BYTES} bytes"
+    return _respond(start_response, 413, orjson.dumps({"error": message}))
 
 
 def refresh_cache_metrics(state: ClusterState, metrics: WebhookMetrics) -> None:

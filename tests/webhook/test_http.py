@@ -214,7 +214,7 @@ def test_the_fast_path_answers_exactly_as_the_flask_routes(path: str, body: byte
 def test_requests_the_fast_path_leaves_to_flask() -> None:
     fast, _ = _both_paths()
     review = json.dumps(b.review(b.pod())).encode()
-    # A chunked body (no Content-Length) is read by Flask's route and admitted the same way.
+    # A chunked body (no Content-Length) is read up to the cap and admitted the same way.
     chunked = fast.post(
         "/mutate",
         input_stream=io.BytesIO(review),
@@ -226,3 +226,8 @@ def test_requests_the_fast_path_leaves_to_flask() -> None:
     assert fast.post("/nothing-here", data=review).status_code == 404
     too_big = fast.post("/validate", data=b" " * (MAX_BODY_BYTES + 1))
     assert too_big.status_code == 413 and "error" in too_big.get_json()
+    chunked_too_big = fast.post(
+        "/validate", input_stream=io.BytesIO(b" " * (MAX_BODY_BYTES + 1)),
+        environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""},
+    )
+    assert chunked_too_big.status_code == 413

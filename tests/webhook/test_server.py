@@ -214,7 +214,39 @@ def test_bad_and_oversized_bodies(server: Server) -> None:
     conn.send(b'{"a":"' + b"x" * 65536)
     big = conn.getresponse()
     assert big.status == 413 and "error" in json.loads(big.read())
+    assert big.getheader("Connection") == "close"  # the unread body is never parsed or drained
     conn.close()
+    assert server.session.get(server.url + "/healthz", timeout=5).ok
+
+
+def test_a_chunked_body_over_the_cap_gets_413_not_a_truncated_admission(server: Server) -> None:
+    """Without a Content-Length the cap must hold too: the first 5 MB of a larger body were
+    read and admitted (200) or failed as JSON (400)."""
+    review = json.dumps(b.review(b.pod())).encode()
+    padded = review[:-1] + b', "padding": "' + b"x" * MAX_BODY_BYTES + b'"}'
+
+    def chunks(body: bytes, size: int = 65536) -> Iterator[bytes]:
+        for start in range(0, len(body), size):
+            yield body[start:start + size]
+
+    context = ssl.create_default_context(cafile=server.pki.ca_cert)
+    for body, status in ((review, 200), (padded, 413)):
+        conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=context, timeout=10)
+        conn.request("POST", "/mutate?timeout=10s", body=chunks(body),
+                     headers={"Content-Type": "application/json",
+                              "Transfer-Encoding": "chunked"},
+                     encode_chunked=True)  # fmt: skip
+        try:
+            response = conn.getresponse()
+            assert response.status == status, response.read()[:200]
+            if status == 413:
+                assert response.getheader("Connection") == "close"
+            else:
+                assert json.loads(response.read())["response"]["allowed"] is True
+        except ConnectionError:
+            assert status == 413  # the server may close before the client sent everything
+        finally:
+            conn.close()
     assert server.session.get(server.url + "/healthz", timeout=5).ok
 
 
