@@ -61,15 +61,18 @@ def _float_of(value: str) -> float:
 
 
 def quantities(raw: Any) -> dict[str, float]:
-    """A resource map in base units; invalid entries are left out."""
+    """A resource map in base units; invalid entries are left out: unparsable, negative, or
+    beyond a float (``1e400``), which would otherwise scale a limit to 0 or below zero."""
     values: dict[str, float] = {}
     if not raw or not isinstance(raw, dict | Mapping):
         return values
     for name, value in raw.items():
         try:
-            values[str(name)] = _float_of(value) if type(value) is str else float(decimal_of(value))
-        except (QuantityError, TypeError):
+            number = _float_of(value) if type(value) is str else float(decimal_of(value))
+        except (QuantityError, TypeError, OverflowError):
             continue
+        if 0.0 <= number < math.inf:
+            values[str(name)] = number
     return values
 
 
@@ -112,8 +115,8 @@ def size_container(
             old_request = old_requests.get(resource)
             if gpu or not old_request or old_request == old_limit:
                 limit = request
-            else:
-                limit = old_limit * (request / old_request)
+            else:  # never below the request (a request over its limit, or 1e308, is invalid)
+                limit = max(old_limit * (request / old_request), request)
         elif gpu:
             limit = request
         request, limit = _limit_range(resource, request, limit, limit_range, notes)

@@ -342,3 +342,18 @@ def test_null_resources_are_replaced_whole() -> None:
     pod = b.pod({"name": "app", "image": "x", "resources": None})
     _, patched, patch = mutate(pod, world(b.vpa(recommendations=[b.rec()])))
     assert resources(patched) == {"requests": {"cpu": "250m", "memory": "256Mi"}}
+
+
+@pytest.mark.parametrize("request_cpu", ["1e400", "1e308", "-1", "-500m"])
+def test_absurd_requests_never_give_a_limit_below_the_new_request(request_cpu: str) -> None:
+    """An old request that is negative or beyond a float once scaled the limit to 0 or below
+    zero (an invalid pod the apiserver refuses); it now counts as no request."""
+    pod = b.pod(b.container(requests={"cpu": request_cpu, "memory": "64Mi"},
+                            limits={"cpu": "2", "memory": "128Mi"}))
+    vpa = b.vpa(recommendations=[b.rec(target={"cpu": "250m", "memory": "64Mi"})])
+    _, patched, _ = mutate(pod, world(vpa))
+    res = resources(patched)
+    from recommender.quantity import parse_quantity
+
+    assert parse_quantity(res["requests"]["cpu"]) == 0.25
+    assert parse_quantity(res["limits"]["cpu"]) >= 0.25
