@@ -7,15 +7,19 @@ Imports stay inside :func:`serve` so that ``PROMETHEUS_MULTIPROC_DIR`` is set be
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from webhook.settings import DEFAULT_PORT, DEFAULT_THREADS, DEFAULT_WORKERS, ServeSettings
+
+log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -66,6 +70,25 @@ def _metrics_dir() -> tuple[str, bool]:
     return created, True
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse to start on a port another server listens on. The workers' listening sockets
+    share the port with ``SO_REUSEPORT`` (so one server's workers spread its connections),
+    which would also let a second server bind it and take half of the connections: a bind
+    without ``SO_REUSEPORT`` is refused while any listener holds the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise OSError(
+                    f"{host}:{port}: address already in use (another tidal-webhook or server "
+                    "listens there); stop it or choose another --port"
+                ) from None
+            raise
+
+
 def serve(args: argparse.Namespace) -> int:
     settings = ServeSettings(
         cert=args.cert,
@@ -82,6 +105,7 @@ def serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
     )
     settings.validate()
+    ensure_port_free(settings.bind, settings.port)
     directory, created = _metrics_dir()
     arbiter = os.getpid()
     try:
@@ -89,6 +113,8 @@ def serve(args: argparse.Namespace) -> int:
         from webhook.tls import build_context
 
         build_context(settings.cert, settings.key)  # fail now, not at the first connection
+        log.info("tidal-webhook serving https://%s (%d workers x %d threads)",
+                 settings.address, settings.workers, settings.threads)
         WebhookServer(settings).run()
     finally:
         # Workers are forked inside run() and leave it through SystemExit, so this block runs

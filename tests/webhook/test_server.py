@@ -428,3 +428,23 @@ def test_a_worker_exit_and_a_reload_leave_the_server_serving(tmp_path: Path) -> 
         raise
     log = server.output()
     assert server.stop() == 0, log
+
+
+def test_a_second_server_on_a_taken_port_refuses_to_start(server: Server) -> None:
+    """Its workers' SO_REUSEPORT sockets would bind too and take half the connections, with
+    their own certificate and cluster."""
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env["PYTHONPATH"] = str(ROOT)
+    second = subprocess.run(
+        [sys.executable, "-m", "webhook", "serve", "--cert", str(server.tls_dir / "tls.crt"),
+         "--key", str(server.tls_dir / "tls.key"), "--port", str(server.port),
+         "--bind", "127.0.0.1", "--no-cluster"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert second.returncode == 2, second.stderr
+    assert second.stderr.strip().splitlines()[-1] == (
+        f"tidal-webhook: error: 127.0.0.1:{server.port}: address already in use (another "
+        "tidal-webhook or server listens there); stop it or choose another --port"
+    )
+    assert server.session.get(server.url + "/healthz", timeout=5).ok
+    assert f"tidal-webhook serving https://127.0.0.1:{server.port}" in server.output()
