@@ -8,7 +8,11 @@ running :class:`webhook.server.WebhookServer` through ``worker.app``.
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
+
+from gunicorn import sock
 
 from webhook.metrics import mark_worker_dead
 from webhook.settings import ServeSettings
@@ -23,6 +27,9 @@ WORKER_TIMEOUT_SECONDS = 30
 LIMIT_REQUEST_LINE = 4094
 LIMIT_REQUEST_FIELDS = 100
 LIMIT_REQUEST_FIELD_SIZE = 8190
+# How long a new worker waits for its cluster caches before it listens anyway (then it admits
+# unchanged, as failurePolicy Ignore would, and /readyz says so until they sync).
+SYNC_WAIT_SECONDS = 10.0
 
 
 def settings(serve: ServeSettings) -> dict[str, Any]:
@@ -59,8 +66,28 @@ def settings(serve: ServeSettings) -> dict[str, Any]:
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """In the new worker: start its caches (watch threads do not survive a fork)."""
+    """In the new worker: start its caches (watch threads do not survive a fork), and listen
+    only once they have synced.
+
+    With a listening socket per worker (``reuse_port``) the kernel hands a share of new
+    connections to a worker from the moment its socket exists: a worker replacing a dead one
+    would admit them before it knows any VPA. Its sockets are closed until the caches sync
+    (at most :data:`SYNC_WAIT_SECONDS`), so the other workers take the connections meanwhile.
+    """
     worker.app.start_worker()
+    state = worker.app.state
+    per_worker = server.cfg.reuse_port and hasattr(socket, "SO_REUSEPORT")
+    if state is None or state.ready or not state.enabled or not per_worker:
+        return
+    for listener in worker.sockets:
+        listener.close()
+    deadline = time.monotonic() + SYNC_WAIT_SECONDS
+    while state.enabled and not state.ready and time.monotonic() < deadline:
+        worker.tmp.notify()  # the arbiter's heartbeat check: alive, only not listening yet
+        time.sleep(0.02)
+    if not state.ready:
+        server.log.warning("worker %s listens with its cluster caches not synced", worker.pid)
+    worker.sockets = sock.create_sockets(server.cfg, server.log)
 
 
 def worker_exit(server: Any, worker: Any) -> None:
