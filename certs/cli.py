@@ -14,6 +14,7 @@ from pathlib import Path
 from certs import checks, pki
 from certs.cluster import ClusterError
 from certs.install import InstallSettings, inspect_cluster, install_bundle, sync_in_cluster
+from recommender.version import add_version
 
 DEFAULT_DIR = Path("certs/local")
 EXIT_PROBLEM = 1
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "admission webhook. Exit codes: 0 fine, 1 a certificate problem found by `check`, "
         "2 an error.",
     )
+    add_version(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="create a CA and a serving certificate")

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from recommender.commands.common import UsageError
 from recommender.input.csv_history import HistoryError
+from recommender.version import add_version
 
 # Subcommand name -> module under recommender.commands (configure(parser), run(args), HELP).
 COMMANDS = {
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tidal-recommender", description="Tidal: VPA-compatible resource recommender"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"recommender.commands.{module_name}")

@@ -61,6 +61,20 @@ def parse_decimal(value: str | int | float | Decimal) -> Decimal:
     return number * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
 
 
+_LOOKALIKE = re.compile(r"^\s*([+-]?[0-9.]+)\s*([kKmMgGtTpPeE])[bB]\s*$")
+
+
+def unit_hint(text: str) -> str:
+    """``"; did you mean 512Mi or 512M?"`` for a byte unit written the way people say it
+    (``512Mb``, ``2GB``, ``64kb``); empty otherwise."""
+    match = _LOOKALIKE.match(text)
+    if not match:
+        return ""
+    number, prefix = match.groups()
+    decimal = "k" if prefix.lower() == "k" else prefix.upper()
+    return f"; did you mean {number}{prefix.upper()}i or {number}{decimal}?"
+
+
 def parse_quantity(value: str | int | float | Decimal) -> float:
     """Parse a quantity into a float in base units (cores, bytes, devices)."""
     return float(parse_decimal(value))

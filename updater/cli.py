@@ -16,6 +16,7 @@ from recommender.cluster.api import ApiException, KubeApi, api_client
 from recommender.cluster.leader import LeaseElector
 from recommender.cluster.server import serve
 from recommender.duration import parse_duration
+from recommender.version import add_version
 from updater.loop import LoopResult, Updater
 from updater.settings import UpdaterSettings
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="tidal-updater", description=__doc__, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
+    add_version(p)
     add = p.add_argument
     add("--kubeconfig", help="kubeconfig (default: in-cluster, then ~/.kube/config)")
     add("--namespace", help="act in one namespace only (default: all)")

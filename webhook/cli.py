@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from recommender.version import add_version
 from webhook.settings import DEFAULT_PORT, DEFAULT_THREADS, DEFAULT_WORKERS, ServeSettings
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Tidal admission webhook: pods get VPA recommendations, "
         "conflicting HPA/VPA pairs are rejected",
     )
+    add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve /mutate, /validate, /healthz, /readyz, /metrics")
     serve.add_argument("--cert", required=True, type=Path, help="PEM serving certificate")

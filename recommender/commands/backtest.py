@@ -53,7 +53,13 @@ def run(args: argparse.Namespace) -> int:
     samples = load_samples(args)
     if not len(samples):
         raise UsageError("the history is empty")
-    start = float(samples.timestamp.min()) + warmup
+    first, last = float(samples.timestamp.min()), float(samples.timestamp.max())
+    start = first + warmup
+    if start >= last:
+        raise UsageError(
+            f"--warmup {args.warmup} is not shorter than the history "
+            f"({(last - first) / 3600:.1f} h): nothing is left to score; use a shorter --warmup"
+        )
     results = []
     for strategy in strategies:
         table = replay(samples, strategy, every, vpas, gpu, args.oom_feedback,

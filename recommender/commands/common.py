@@ -15,7 +15,7 @@ from recommender.logic.gpu import GPU_MODELS, GpuModel, gpu_model
 from recommender.logic.recommend import HELD, NEXT_HOURS
 from recommender.logic.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, prepare_model
 from recommender.model.state import UsageModel
-from recommender.quantity import Rounding
+from recommender.quantity import Rounding, parse_quantity, unit_hint
 from recommender.vpa import KIND, Vpa, parse_vpa
 
 
@@ -62,7 +62,8 @@ def add_engine_args(parser: argparse.ArgumentParser) -> None:
         "--round-cpu-millicores", type=int, default=1, help="round CPU up to this step"
     )
     parser.add_argument(
-        "--round-memory-bytes", type=int, default=1, help="round memory up to this step"
+        "--round-memory-bytes", type=byte_quantity, default=1,
+        help="round memory up to this step, in bytes or as a quantity (64Mi)"
     )
 
 
@@ -84,14 +85,38 @@ def load_samples(args: argparse.Namespace) -> Samples:
         return store.load()
 
 
+def yaml_error(path: Path | str, exc: yaml.YAMLError) -> str:
+    """One line: ``file:line:column: invalid YAML: what`` (PyYAML's own message spans four)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    return f"{where}: invalid YAML: {problem}" + (f" ({context})" if context else "")
+
+
+def byte_quantity(text: str) -> int:
+    """An argparse type: a whole number of bytes, plain or a Kubernetes quantity (``64Mi``)."""
+    try:
+        value = parse_quantity(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a number of bytes or a Kubernetes quantity: {text!r}{unit_hint(text)}"
+        ) from None
+    if value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"must be a whole number of bytes of at least 1: {text!r}")
+    return int(value)
+
+
 def load_policies(paths: Sequence[Path]) -> list[Vpa]:
     """VPAs from YAML files (multi-document; other kinds are ignored)."""
     vpas = []
     for path in paths:
         try:
             docs = list(yaml.safe_load_all(Path(path).read_text()))
-        except (OSError, yaml.YAMLError) as exc:
+        except OSError as exc:
             raise UsageError(f"{path}: cannot read VPA YAML: {exc}") from None
+        except yaml.YAMLError as exc:
+            raise UsageError(yaml_error(path, exc)) from None
         for doc in docs:
             if isinstance(doc, dict) and doc.get("kind") == "List":
                 docs.extend(doc.get("items") or [])

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from recommender.history import COLUMNS, RESOURCES, Samples
-from recommender.quantity import QuantityError, parse_quantity
+from recommender.quantity import QuantityError, parse_quantity, unit_hint
 
 
 class HistoryError(ValueError):
@@ -26,8 +26,8 @@ class HistoryError(ValueError):
 
 def _open_text(path: Path) -> IO[str]:
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")  # -sig: a BOM before the header
 
 
 def parse_timestamp(text: str) -> float:
@@ -51,7 +51,7 @@ def _parse_value(text: str) -> float:
         try:
             value = parse_quantity(text)
         except QuantityError:
-            raise ValueError("not a number or Kubernetes quantity") from None
+            raise ValueError(f"not a number or Kubernetes quantity{unit_hint(text)}") from None
     if not math.isfinite(value):
         raise ValueError("not a finite number")
     if value < 0:

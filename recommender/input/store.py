@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from recommender.history import Samples
+from recommender.input.csv_history import HistoryError
 
 DEFAULT_STORE = Path(".tidal/history.db")
 
@@ -36,9 +37,20 @@ class HistoryStore:
 
     def __init__(self, path: str | Path = DEFAULT_STORE) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path)
-        self._db.executescript(_SCHEMA)
+        if self.path.is_dir():
+            raise HistoryError(f"{self.path}: is a directory, not a history store (a SQLite file)")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path)
+        except (OSError, sqlite3.Error) as exc:
+            raise HistoryError(f"{self.path}: cannot open the history store: {exc}") from None
+        try:
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise HistoryError(
+                f"{self.path}: not a Tidal history store (SQLite): {exc}"
+            ) from None
 
     def __enter__(self) -> HistoryStore:
         return self
