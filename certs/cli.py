@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = commands.add_parser("generate", help="create a CA and a serving certificate")
     _service_args(gen)
-    gen.add_argument("--out", type=Path, default=DEFAULT_DIR, help="output directory")
+    gen.add_argument("--out", type=Path, default=DEFAULT_DIR,
+                     help=f"output directory (default {DEFAULT_DIR})")
     _san_args(gen)
     gen.add_argument("--ca-days", type=int, default=3650, help="CA validity (days)")
     gen.add_argument("--leaf-days", type=int, default=365, help="serving cert validity (days)")

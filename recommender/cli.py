@@ -27,14 +27,22 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tidal-recommender", description="Tidal: VPA-compatible resource recommender"
+        prog="tidal-recommender", description="Tidal: VPA-compatible resource recommender",
+        epilog="start with:\n  tidal-recommender demo --output h.csv && tidal-recommender "
+        "ingest h.csv && tidal-recommender recommend\n\n'tidal-recommender COMMAND --help' "
+        "has examples for each command",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging to stderr")
     add_version(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"recommender.commands.{module_name}")
-        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        command = sub.add_parser(
+            name, help=module.HELP, description=module.HELP,
+            epilog=getattr(module, "EXAMPLES", None),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.configure(command)
         command.set_defaults(run=module.run)
     return parser

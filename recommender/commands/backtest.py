@@ -16,6 +16,10 @@ from recommender.logic.gpu import GPU_MODELS, gpu_model
 from recommender.logic.strategies import STRATEGIES
 
 HELP = "score strategies on a history: slack, under-provisioned samples and hours"
+EXAMPLES = """examples:
+  tidal-recommender backtest --history bitbrains.csv.gz --strategy vpa --strategy tidal
+  tidal-recommender backtest --history h.csv --actuation creation --pod-lifetime 168h --html b.html
+"""
 DEFAULT_STRATEGIES = ("vpa", "tidal", "percentile")
 SCORED_RESOURCES = ("cpu", "memory", "nvidia.com/gpu")  # GPUs too (MIG profiles included)
 
@@ -33,7 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu-model", help=f"GPU model: {', '.join(GPU_MODELS)}")
     parser.add_argument("--warmup", default="24h",
                         help="score usage from this long after the history starts (default 24h)")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument("--format", choices=("table", "json"), default="table",
+                        help="table for people (default) or the JSON document")
     parser.add_argument("--per-workload", action="store_true",
                         help="table: also one row per workload and resource")
     parser.add_argument("--json", type=Path, help="also write the JSON report here")

@@ -9,12 +9,18 @@ from recommender.input.csv_history import write_history
 from recommender.input.demo import generate
 
 HELP = "write a realistic demo history CSV"
+EXAMPLES = """examples:
+  tidal-recommender demo --output history.csv --days 8 --seed 42
+"""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", type=Path, required=True)
-    parser.add_argument("--days", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--output", type=Path, required=True,
+                        help="history CSV to write (the input contract of ingest/recommend)")
+    parser.add_argument("--days", type=int, default=8,
+                        help="days of one-minute samples, ending 2026-11-01 (default 8)")
+    parser.add_argument("--seed", type=int, default=42,
+                        help="random seed: the same seed, the same history (default 42)")
 
 
 def run(args: argparse.Namespace) -> int:

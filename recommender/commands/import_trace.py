@@ -12,6 +12,9 @@ from recommender.input.csv_history import write_history
 from recommender.input.importers import FORMATS, GENAI_MEMORY_LIMIT_BYTES, read_trace
 
 HELP = "convert a Bitbrains or Alibaba trace into a history CSV"
+EXAMPLES = """examples:
+  tidal-recommender import --format bitbrains bitbrains-rnd/2013-8.csv.gz --output bb.csv.gz
+"""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

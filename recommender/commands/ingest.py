@@ -9,11 +9,16 @@ from recommender.input.csv_history import read_history
 from recommender.input.store import DEFAULT_STORE, HistoryStore
 
 HELP = "add a history CSV to the embedded store (idempotent)"
+EXAMPLES = """examples:
+  tidal-recommender ingest history.csv
+  tidal-recommender ingest a.csv b.csv.gz --store /tmp/history.db
+"""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", type=Path, help="history CSV files")
-    parser.add_argument("--store", type=Path, default=DEFAULT_STORE)
+    parser.add_argument("--store", type=Path, default=DEFAULT_STORE,
+                        help=f"SQLite history store, created if missing (default {DEFAULT_STORE})")
 
 
 def run(args: argparse.Namespace) -> int:

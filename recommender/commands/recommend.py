@@ -25,12 +25,17 @@ from recommender.output.recommendations import (
 )
 
 HELP = "compute recommendations from usage history"
+EXAMPLES = """examples:
+  tidal-recommender recommend --store .tidal/history.db --policy examples/demo-vpas.yaml
+  tidal-recommender recommend --history history.csv --format json --horizon next-hours
+"""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_source_args(parser)
     add_engine_args(parser)
-    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument("--format", choices=FORMATS, default="table",
+                        help="table for people (default); json or yaml: the output contract")
 
 
 def run(args: argparse.Namespace) -> int:

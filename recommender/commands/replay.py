@@ -18,9 +18,13 @@ from recommender.commands.common import (
     load_samples,
 )
 from recommender.duration import parse_duration
+from recommender.quantity import MEMORY
 from recommender.vpa import UPDATE_MODES
 
 HELP = "replay a history in time order, writing each step's recommendations as CSV"
+EXAMPLES = """examples:
+  tidal-recommender replay --history history.csv --every 1h --update-mode Initial --output r.csv
+"""
 
 
 def add_replay_args(
@@ -104,9 +108,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def write_replay(table: ReplayTable, out: IO[str]) -> None:
-    """The replay CSV: cores, bytes and devices as plain numbers."""
+    """The replay CSV: cores, bytes and devices as plain numbers (bytes whole, never in
+    exponent form: ``262144000``, not ``2.62144e+08``)."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(REPLAY_COLUMNS)
     for ts, ns, workload, container, resource, target, lower, upper in table.rows():
+        form = "{:.0f}" if resource == MEMORY else "{:.6g}"
         writer.writerow((f"{ts:.0f}", ns, workload, container, resource,
-                         f"{target:.6g}", f"{lower:.6g}", f"{upper:.6g}"))
+                         *(form.format(v) for v in (target, lower, upper))))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,11 @@ from recommender.report.progress import Progress
 from recommender.report.vpa_status import recommendations_from_status
 
 HELP = "report current vs recommended resources, flags and estimated savings"
+EXAMPLES = """examples:
+  tidal-recommender report --workloads examples/demo-workloads.yaml --policy examples/demo-vpas.yaml
+  tidal-recommender report --from-cluster --format html > report.html
+  tidal-recommender report ... --fail-on under --fail-on over:50
+"""
 REPORT_MEMORY_ROUNDING = 2**20  # reports and patches read better in whole MiB
 
 log = logging.getLogger(__name__)
@@ -118,10 +124,28 @@ def use_color(choice: str) -> bool:
 
 
 def cluster_api(kubeconfig: str | None) -> Lister:
-    """The API client for --from-cluster (imported lazily: offline reports need no cluster)."""
+    """The API client for --from-cluster (imported lazily: offline reports need no cluster).
+
+    No retries: an unreachable server is one error line, not three urllib3 warnings first."""
     from recommender.cluster.api import KubeApi, api_client
 
-    return KubeApi(api_client(kubeconfig))
+    client = api_client(kubeconfig)
+    client.configuration.retries = False
+    client.rest_client.pool_manager.connection_pool_kw["retries"] = False
+    return KubeApi(client)
+
+
+def api_error_line(exc: BaseException) -> str:
+    """One line for a failed list: the HTTP status and reason, or why the server was not
+    reached (the kubernetes client's message spans several lines)."""
+    status = getattr(exc, "status", None)
+    if status:
+        return f"the API server answered {status} {getattr(exc, 'reason', '')}".rstrip()
+    text = " ".join(str(getattr(exc, "reason", None) or exc).split())
+    errno = re.search(r"\[Errno -?\d+\] [^\"')]+", text)
+    host = re.search(r"host='([^']+)', port=(\d+)", text)
+    where = f" at {host.group(1)}:{host.group(2)}" if host else ""
+    return f"cannot reach the API server{where}: {errno.group(0) if errno else text}"
 
 
 def load_inventory(args: argparse.Namespace, progress: Progress) -> Inventory:
@@ -136,7 +160,7 @@ def load_inventory(args: argparse.Namespace, progress: Progress) -> Inventory:
     except (OSError, ValueError) as exc:
         raise UsageError(f"--from-cluster: {exc}") from None
     except Exception as exc:  # kubernetes config and API errors: one clean line
-        raise UsageError(f"--from-cluster: {type(exc).__name__}: {exc}") from None
+        raise UsageError(f"--from-cluster: {api_error_line(exc)}") from None
     inventory.workloads.update(live.workloads)
     inventory.autoscalers.update(live.autoscalers)
     inventory.vpas.extend(live.vpas)

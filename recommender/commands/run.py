@@ -22,6 +22,10 @@ from recommender.input.prometheus import PrometheusSettings, PrometheusSource
 from recommender.logic.recommend import BY_UPDATE_MODE, HELD
 
 HELP = "run in the cluster: keep every served VPA's status recommendation current"
+EXAMPLES = """examples:
+  tidal-recommender run --name tidal --prometheus-url http://prometheus:9090
+  tidal-recommender run --kubeconfig ~/.kube/config --namespace shop --no-leader-election --once
+"""
 log = logging.getLogger(__name__)
 
 
@@ -34,13 +38,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", help="serve one namespace only (default: all)")
     parser.add_argument("--interval", default="1m", help="loop interval (default 1m)")
     parser.add_argument("--prometheus-url", help="Prometheus for history bootstrap and GPUs")
-    parser.add_argument("--history-length", default="8d", help="history to bootstrap")
-    parser.add_argument("--history-resolution", default="1h", help="bootstrap resolution")
+    parser.add_argument("--history-length", default="8d",
+                        help="history to bootstrap from Prometheus (default 8d)")
+    parser.add_argument("--history-resolution", default="1h",
+                        help="bootstrap resolution (default 1h)")
     parser.add_argument("--qps", type=float, default=d.qps, help="API client QPS (default 50)")
     parser.add_argument("--burst", type=int, default=d.burst, help="API burst (default 100)")
     parser.add_argument("--workers", type=int, default=d.workers,
                         help="parallel status writers (default 10)")
-    parser.add_argument("--strategy", default=d.strategy)
+    parser.add_argument("--strategy", default=d.strategy,
+                        help=f"recommendation strategy (default {d.strategy})")
     parser.add_argument(
         "--horizon", choices=(BY_UPDATE_MODE, HELD), default=d.horizon,
         help="status targets always hold for a pod's life; update-mode (default): VPAs with an "
@@ -50,10 +57,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpu-model", help="GPU model (default: dcgm-exporter's modelName)")
     parser.add_argument("--status-tolerance", type=float, default=d.status_tolerance,
                         help="relative change that makes a status worth patching (0.03)")
-    parser.add_argument("--checkpoint-interval", default="10m")
-    parser.add_argument("--no-leader-election", action="store_true")
+    parser.add_argument("--checkpoint-interval", default="10m",
+                        help="how often each aggregate's checkpoint is written (default 10m)")
+    parser.add_argument("--no-leader-election", action="store_true",
+                        help="act without holding the Lease (one replica only)")
     parser.add_argument("--lease-namespace",
-                        default=os.environ.get("POD_NAMESPACE", d.lease_namespace))
+                        default=os.environ.get("POD_NAMESPACE", d.lease_namespace),
+                        help="namespace of the leader-election Lease (default: $POD_NAMESPACE, "
+                        f"else {d.lease_namespace})")
     parser.add_argument("--port", type=int, default=d.port, help="/metrics and /healthz port")
     parser.add_argument("--once", action="store_true", help="one loop, then exit")
 

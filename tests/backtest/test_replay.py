@@ -99,6 +99,8 @@ def test_replay_command_writes_the_contract(tmp_path):
         rows = list(csv.reader(handle))
     assert tuple(rows[0]) == REPLAY_COLUMNS
     assert {r[4] for r in rows[1:]} == {"cpu", "memory"}
+    memory = [r for r in rows[1:] if r[4] == "memory"]
+    assert all(v.isdigit() for r in memory for v in r[5:8])  # whole bytes, no 2.6e+08
     assert {float(r[0]) % (6 * HOUR) for r in rows[1:]} == {0.0}
     assert len({r[0] for r in rows[1:]}) == 4  # steps at 6, 12, 18, 24 h
 

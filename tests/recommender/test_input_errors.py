@@ -3,6 +3,7 @@ never a traceback; and ``--version`` on every command."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -99,3 +100,36 @@ def test_every_command_has_a_version(module, capsys) -> None:
     assert exit_info.value.code == 0
     prog = cli.build_parser().prog
     assert capsys.readouterr().out.strip() == f"{prog} {tidal_version()}"
+
+
+def test_an_unreachable_cluster_is_one_line(tmp_path, capsys) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\n"
+        "users: [{name: u, user: {token: x}}]\n"
+    )
+    args = ["report", "--from-cluster", "--kubeconfig", str(kubeconfig),
+            "--history", str(history(tmp_path))]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "Retrying" not in err and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "tidal-recommender: error: --from-cluster: cannot reach the API server at "
+        "127.0.0.1:9: [Errno 111] Connection refused")
+
+
+def test_every_option_says_what_it_is_and_every_command_has_examples(capsys) -> None:
+    from recommender.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    for name in COMMANDS:
+        with pytest.raises(SystemExit):
+            parser.parse_args([name, "--help"])
+        text = capsys.readouterr().out
+        assert "examples:\n  tidal-recommender " + ("import" if name == "import" else name) in text
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
