@@ -180,16 +180,18 @@ class _Builder:
         return ResourceLine("gpu", values, status, usage, devices)
 
     def cost(
-        self, line: ResourceLine, pods: float, gpu: GpuModel | None
+        self, line: ResourceLine, pods: float, gpu: GpuModel | None, kept: bool = False
     ) -> Cost | None:
+        """Monthly cost now and as recommended; ``kept``: the request stays (an HPA scales
+        on the resource), so the recommended cost is the current one."""
         if line.target is None or line.status == UNKNOWN:
             return None
         prices = self.i.prices
         model = gpu.name if gpu else None
-        return Cost(
-            prices.monthly(line.resource, (line.request or 0.0) * pods, model),
-            prices.monthly(line.resource, line.target * pods, model),
-        )
+        current = prices.monthly(line.resource, (line.request or 0.0) * pods, model)
+        if kept:
+            return Cost(current, current)
+        return Cost(current, prices.monthly(line.resource, line.target * pods, model))
 
     def proposal(
         self, lines: list[ResourceLine], vpa: Vpa | None, container: str
@@ -245,7 +247,11 @@ class _Builder:
         replicas = workload.replicas if workload else None
         pods = (replicas or 0) * activity
         gpu = self.gpu_model_of(workload)
-        lines = [replace(ln, cost=self.cost(ln, pods, gpu)) for ln in lines]
+        hpa = i.inventory.autoscaler(key.namespace, key.workload)
+        # A resource an HPA scales on stays as it is: no patch, no saving (see hpa_flags).
+        contested = set(hpa.resources) if hpa else set()
+        lines = [replace(ln, cost=self.cost(ln, pods, gpu, ln.resource in contested))
+                 for ln in lines]
         flags = []
         if row is None and rec is None:
             flags.append(Flag("no-history", "no usage history: nothing to recommend from"))
@@ -261,7 +267,7 @@ class _Builder:
                 Flag("no-current", "current requests unknown (not in --workloads)", "info")
             )
         flags += F.limit_flags(lines)
-        flags += F.hpa_flags(i.inventory.autoscaler(key.namespace, key.workload), lines)
+        flags += F.hpa_flags(hpa, lines)
         flags += F.capped_flags(lines)
         flags += F.tide_flags(lines)
         gpu_line = next((ln for ln in lines if ln.resource == "gpu"), None)
@@ -277,7 +283,9 @@ class _Builder:
                     distributions[resource] = buckets
         proposal = None
         if current is not None and rec is not None:
-            proposal = self.proposal(lines, vpa, key.container)
+            proposal = self.proposal(
+                [ln for ln in lines if ln.resource not in contested], vpa, key.container
+            )
         return ContainerReport(
             namespace=key.namespace,
             workload=key.workload,

@@ -55,8 +55,8 @@ def hpa_flags(hpa: Autoscaler | None, lines: list[ResourceLine]) -> list[Flag]:
             out.append(
                 Flag(
                     f"hpa-{resource}",
-                    f"HPA scales on {resource}: a new {resource} request moves its "
-                    f"utilisation target; keep VPA off {resource}",
+                    f"HPA scales on {resource}: keep VPA off {resource}; not in the patch "
+                    "or the savings",
                 )
             )
     return out
@@ -114,7 +114,7 @@ def tide_flags(lines: list[ResourceLine]) -> list[Flag]:
         if not known or line.target is None or max(known) < TIDE_RATIO * max(min(known), 1e-9):
             continue
         out.append(Flag("tide", (
-            f"{line.resource} in place by UTC hour (updateMode InPlaceOrRecreate): "
-            f"{describe(line.resource, line.hourly or ())}; the target shown holds at any hour"
+            f"in place, {line.resource} by UTC hour: "
+            f"{describe(line.resource, line.hourly or ())}; shown: held all day"
         ), "info"))
     return out

@@ -62,7 +62,7 @@ def test_table_and_report_show_the_tide(demo, tmp_path, capsys):
     assert "IN PLACE BY HOUR (UTC 00-23)" in table.splitlines()[0]
     assert any("▁" in line and "█" in line for line in table.splitlines()[1:])
     assert main(["report", "--history", str(path)]) == 0
-    assert "cpu in place by UTC hour" in capsys.readouterr().out
+    assert "in place, cpu by UTC hour: " in capsys.readouterr().out
     assert main(["report", "--history", str(path), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     lines = [ln for c in doc["containers"] for ln in c["resources"] if "hourlyProfile" in ln]

@@ -51,10 +51,14 @@ def _quote(text: str) -> str:
 
 
 def _summary(c: ContainerReport) -> str:
-    return ", ".join(
+    """The changes the patch makes (a resource an HPA scales on is named as kept)."""
+    kept = {f.code.removeprefix("hpa-") for f in c.flags if f.code.startswith("hpa-")}
+    changes = [
         f"{line.resource} {T.amount(line, 'request')} -> {T.amount(line, 'target')}"
-        for line in c.lines if line.status in CHANGED
-    )
+        for line in c.lines if line.status in CHANGED and line.resource not in kept
+    ]
+    changes += [f"{resource} kept (an HPA scales on it)" for resource in sorted(kept)]
+    return ", ".join(changes)
 
 
 def render(report: Report) -> str:

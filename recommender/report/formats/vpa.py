@@ -25,7 +25,9 @@ def vpa_objects(report: Report) -> list[dict[str, Any]]:
         if any(c.has_vpa for c in members):
             continue
         kind, name = workload.split("/", 1)
-        controlled = ["cpu", "memory"]
+        scaled = {f.code.removeprefix("hpa-") for c in members for f in c.flags
+                  if f.code.startswith("hpa-")}
+        controlled = [r for r in ("cpu", "memory") if r not in scaled]  # an HPA's stays its own
         if any(line.resource == "gpu" for c in members for line in c.lines):
             controlled.append(GPU)
         out.append({

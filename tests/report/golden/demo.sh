@@ -15,5 +15,5 @@ kubectl -n ml patch deployment llm-inference --type strategic -p '{"spec":{"temp
 # shop/Deployment/cart cart: cpu 100m -> 145m, memory 512Mi -> 1.4Gi
 kubectl -n shop patch deployment cart --type strategic -p '{"spec":{"template":{"spec":{"containers":[{"name":"cart","resources":{"requests":{"cpu":"145m","memory":"1484Mi"},"limits":{"memory":"2968Mi"}}}]}}}}'
 
-# shop/Deployment/web web: cpu 1 -> 672m, memory 1Gi -> 641Mi
-kubectl -n shop patch deployment web --type strategic -p '{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"requests":{"cpu":"672m","memory":"641Mi"},"limits":{"cpu":"1344m","memory":"641Mi"}}}]}}}}'
+# shop/Deployment/web web: memory 1Gi -> 641Mi, cpu kept (an HPA scales on it)
+kubectl -n shop patch deployment web --type strategic -p '{"spec":{"template":{"spec":{"containers":[{"name":"web","resources":{"requests":{"memory":"641Mi"},"limits":{"memory":"641Mi"}}}]}}}}'
