@@ -43,19 +43,18 @@ def hourly_profiles(
     if profile is None or not recs:
         return {}
     index = vpa_index(vpas)
-    keys = [ContainerKey(r.namespace, r.workload, r.container) for r in recs]
-    found = [model.find(k) for k in keys]
-    rows = np.array([-1 if f is None else f for f in found], dtype=np.intp)
-    known = rows >= 0
-    if not known.any():
+    found = []  # (recommendation, its key, its model row) for those the model holds
+    for rec in recs:
+        key = ContainerKey(rec.namespace, rec.workload, rec.container)
+        row = model.find(key)
+        if row is not None:
+            found.append((rec, key, row))
+    if not found:
         return {}
-    by_resource: dict[str, np.ndarray] = profile(
-        model, rows[known], pod_shares(model.keys, rows[known], index)
-    )
+    rows = np.array([row for _, _, row in found], dtype=np.intp)
+    by_resource: dict[str, np.ndarray] = profile(model, rows, pod_shares(model.keys, rows, index))
     out: Profiles = {}
-    for i, (rec, key) in enumerate(zip([r for r, k in zip(recs, known, strict=True) if k],
-                                       [k for k, ok in zip(keys, known, strict=True) if ok],
-                                       strict=True)):
+    for i, (rec, key, _) in enumerate(found):
         vpa = index.get((rec.namespace, rec.workload))
         policy = vpa.policy_for(rec.container) if vpa else None
         values = {}
