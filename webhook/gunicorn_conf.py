@@ -74,13 +74,15 @@ def post_fork(server: Any, worker: Any) -> None:
     would admit them before it knows any VPA. Its sockets are closed until the caches sync
     (at most :data:`SYNC_WAIT_SECONDS`), so the other workers take the connections meanwhile.
     """
+    per_worker = server.cfg.reuse_port and hasattr(socket, "SO_REUSEPORT")
+    wait = per_worker and worker.app.watches_cluster
+    if wait:  # first, so that as few connections as possible reach the new socket
+        for listener in worker.sockets:
+            listener.close()
     worker.app.start_worker()
     state = worker.app.state
-    per_worker = server.cfg.reuse_port and hasattr(socket, "SO_REUSEPORT")
-    if state is None or state.ready or not state.enabled or not per_worker:
+    if not wait or state is None:
         return
-    for listener in worker.sockets:
-        listener.close()
     deadline = time.monotonic() + SYNC_WAIT_SECONDS
     while state.enabled and not state.ready and time.monotonic() < deadline:
         worker.tmp.notify()  # the arbiter's heartbeat check: alive, only not listening yet

@@ -66,6 +66,11 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         """gunicorn hook: the current (possibly reloaded) server context."""
         return self.tls.context()
 
+    @property
+    def watches_cluster(self) -> bool:
+        """Whether the workers' state comes from watching a cluster (so it must sync)."""
+        return self.settings.state_file is None and not self.settings.no_cluster
+
     def start_worker(self) -> None:
         """Build this worker's metrics and cluster state, and start its watch threads."""
         self._stop = threading.Event()
