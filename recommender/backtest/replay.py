@@ -11,7 +11,7 @@ target as the memory at the kill, exactly as the running recommender would see i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,6 +115,7 @@ def replay(
     controlled: tuple[str, ...] | None = None,
     lifetime_s: float | None = None,
     update_mode: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ReplayTable:
     """Replay ``samples`` (any order) with ``strategy``; see the module docstring.
 
@@ -125,6 +126,7 @@ def replay(
     :data:`REPLAY_UPDATE_MODE`).
     ``lifetime_s``: actuation at creation (:mod:`recommender.backtest.actuation`): the table
     holds the targets pods carry, recreated every ``lifetime_s``, and OOM kills follow them.
+    ``progress(done, total)`` is called after steps (about a hundred times in all).
     """
     if every_s <= 0:
         raise ValueError("the replay step must be positive")
@@ -158,6 +160,8 @@ def replay(
             model.ingest(batch)
         recs = recommend(model, strategy, vpas, gpu, horizon=BY_UPDATE_MODE)
         _record(table, step, recs, position, memory_target)
+        if progress is not None and (step % max(len(ends) // 100, 1) == 0 or step == len(ends) - 1):
+            progress(step + 1, len(ends))
         if creation is not None and published is not None:  # pods keep their creation's target
             published[step] = memory_target
             source = creation[step]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,9 +22,9 @@ def _pct(value: float | None, digits: int = 2) -> str:
     return f"{100 * value:.{digits}f}%"
 
 
-def _row(name: str, resource: str, score: Score) -> list[str]:
+def _row(names: Sequence[str], resource: str, score: Score) -> list[str]:
     return [
-        name, RESOURCE_LABELS.get(resource, resource), f"{score.slack:.3f}",
+        *names, RESOURCE_LABELS.get(resource, resource), f"{score.slack:.3f}",
         _pct(score.under), _pct(score.under_hours), str(score.hours),
         _pct(score.memory_over) if score.memory_over is not None else "",
     ]
@@ -31,6 +32,16 @@ def _row(name: str, resource: str, score: Score) -> list[str]:
 
 HEADER = ["strategy", "resource", "slack", "under samples", "under hours", "hours",
           "GPU memory over"]
+LEGEND = """slack: share of the target left idle, sum(max(target - use, 0)) / sum(target)
+under samples: share of samples above the target; under hours: share of container-hours with
+any sample above it (CPU throttled; memory, with limit = request, an OOM kill); hours: clock
+hours scored (after --warmup); GPU memory over: GPU-memory samples above the device or profile
+"""
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key: ``VM/2`` before ``VM/10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
 def _format(rows: list[list[str]], header: list[str]) -> str:
@@ -43,15 +54,17 @@ def _format(rows: list[list[str]], header: list[str]) -> str:
 
 def render_table(results: Sequence[Backtest], per_workload: bool = False) -> str:
     """Overall scores per strategy and resource; with ``per_workload`` one row per workload."""
-    rows = [_row(b.strategy, r, s) for b in results for r, s in b.overall.items()]
+    rows = [_row([b.strategy], r, s) for b in results for r, s in b.overall.items()]
     text = _format(rows, HEADER)
     if per_workload:
         wrows = [
-            _row(f"{b.strategy} {w}", r, s)
-            for b in results for w, scores in b.workloads.items() for r, s in scores.items()
+            _row([b.strategy, w], r, s)
+            for b in results
+            for w, scores in sorted(b.workloads.items(), key=lambda item: _natural(item[0]))
+            for r, s in scores.items()
         ]
-        text += "\n" + _format(wrows, ["strategy workload", *HEADER[1:]])
-    return text
+        text += "\n" + _format(wrows, ["strategy", "workload", *HEADER[1:]])
+    return text + "\n" + LEGEND
 
 
 def render_json(results: Sequence[Backtest], **meta: Any) -> str:

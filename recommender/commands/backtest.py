@@ -14,6 +14,7 @@ from recommender.commands.replay import add_replay_args, every_seconds, lifetime
 from recommender.duration import parse_duration
 from recommender.logic.gpu import GPU_MODELS, gpu_model
 from recommender.logic.strategies import STRATEGIES
+from recommender.report.progress import Progress
 
 HELP = "score strategies on a history: slack, under-provisioned samples and hours"
 EXAMPLES = """examples:
@@ -60,16 +61,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("the history is empty")
     first, last = float(samples.timestamp.min()), float(samples.timestamp.max())
     start = first + warmup
+    progress = Progress()  # on a terminal only: a replay of a month takes minutes
     if start >= last:
         raise UsageError(
             f"--warmup {args.warmup} is not shorter than the history "
             f"({(last - first) / 3600:.1f} h): nothing is left to score; use a shorter --warmup"
         )
     results = []
-    for strategy in strategies:
+    for i, strategy in enumerate(strategies, 1):
+        progress.stage(f"replaying {strategy.name} ({i}/{len(strategies)})")
         table = replay(samples, strategy, every, vpas, gpu, args.oom_feedback,
-                       args.controlled_resources, lifetime, args.update_mode)
+                       args.controlled_resources, lifetime, args.update_mode, progress.update)
+        progress.stage(f"scoring {strategy.name}")
         results.append(score(table, samples, strategy.name, start, gpu))
+    progress.done(f"{len(strategies)} strategies over {len(samples):,} samples")
     meta = {"every_s": every, "warmup_s": warmup, "oom_feedback": args.oom_feedback,
             "actuation": args.actuation, "pod_lifetime_s": lifetime,
             "update_mode": args.update_mode}

@@ -59,3 +59,31 @@ def test_backtest_errors_are_clean(tmp_path, capsys):
     assert "valid strategies" in capsys.readouterr().err
     assert main(["backtest", "--history", str(history), "--every", "soon"]) == 2
     assert "invalid duration" in capsys.readouterr().err
+
+
+def test_per_workload_rows_have_their_own_column_sorted_naturally_and_a_legend() -> None:
+    from recommender.backtest.report import render_table
+    from recommender.backtest.score import Backtest, Score
+
+    score = Score(samples=10, slack=0.5, under=0.1, under_hours=0.2, hours=5,
+                  mean_target=1.0, mean_usage=0.5)
+    workloads = {f"bb/VM/{n}/vm": {"cpu": score} for n in (10, 2, 1)}
+    text = render_table([Backtest("vpa", {"cpu": score}, workloads)], per_workload=True)
+    lines = text.splitlines()
+    header = next(line for line in lines if line.startswith("strategy  workload"))
+    assert header.split()[:3] == ["strategy", "workload", "resource"]
+    order = [line.split()[1] for line in lines if line.startswith("vpa       bb/")]
+    assert order == ["bb/VM/1/vm", "bb/VM/2/vm", "bb/VM/10/vm"]
+    assert "slack: share of the target left idle" in text
+
+
+def test_replay_reports_progress_to_the_end() -> None:
+    from recommender.backtest.replay import replay
+    from recommender.logic.strategies import VpaStrategy
+    from tests.backtest.test_replay import noisy
+
+    calls: list[tuple[int, int]] = []
+    table = replay(noisy(2.0), VpaStrategy(), progress=lambda done, total: calls.append(
+        (done, total)))
+    assert calls and calls[-1] == (len(table.steps), len(table.steps))
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and len(calls) <= 101
