@@ -141,3 +141,24 @@ def test_unreadable_yaml(tmp_path: Path) -> None:
 def test_match_gpu_model(product: str, model: str | None) -> None:
     found = match_gpu_model(product)
     assert (found.name if found else None) == model
+
+
+def test_the_demo_examples_pass_tidals_own_webhook() -> None:
+    """The README's examples must be objects a cluster with Tidal accepts: no VPA that the
+    validating webhook would refuse beside the demo's HPA (an active VPA on its cpu was)."""
+    from pathlib import Path
+
+    import yaml
+
+    from recommender.vpa import parse_vpa
+    from webhook.conflicts import hpa_conflict, vpa_conflict
+    from webhook.hpa import parse_hpa
+
+    root = Path(__file__).resolve().parents[2] / "examples"
+    docs = [d for f in ("demo-vpas.yaml", "demo-workloads.yaml")
+            for d in yaml.safe_load_all((root / f).read_text()) if d]
+    vpas = [parse_vpa(d) for d in docs if d["kind"] == "VerticalPodAutoscaler"]
+    hpas = [parse_hpa(d) for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
+    assert vpas and hpas
+    assert [vpa_conflict(v, hpas) for v in vpas] == [None] * len(vpas)
+    assert [hpa_conflict(h, vpas) for h in hpas] == [None] * len(hpas)
