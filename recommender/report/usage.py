@@ -34,12 +34,18 @@ class Bucket:
 
 
 def usage_stats(model: UsageModel, row: int, resource: str) -> UsageStats | None:
-    """Percentiles of a row's histogram for a history resource; None without samples."""
+    """Percentiles of a row's histogram for a history resource; None without samples.
+
+    A percentile is its bucket's end (as VPA reads it), up to 5% above the samples in it, and
+    memory buckets also hold OOM bumps: shown no higher than the largest sample seen, so that a
+    table never says p95 > max."""
     hist = model.histograms[resource]
     if row >= hist.rows or hist.total[row] <= 0:
         return None
     p50, p95 = hist.percentiles([0.5, 0.95], hist.weights[[row]], hist.total[[row]])
-    return UsageStats(float(p50[0]), float(p95[0]), float(model.max_usage[resource][row]))
+    top = float(model.max_usage[resource][row])
+    cap = top if top > 0 else float("inf")
+    return UsageStats(min(float(p50[0]), cap), min(float(p95[0]), cap), top)
 
 
 def distribution(model: UsageModel, row: int, resource: str) -> list[Bucket]:

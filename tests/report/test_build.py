@@ -222,3 +222,15 @@ def test_unknown_workload_still_reports_its_recommendation(tmp_path: Path) -> No
     assert app.status == NO_RECOMMENDATION and app.flags[0].code == "no-history"
     text = table.render(report)
     assert "Deployment/other" in text and max(len(x) for x in text.splitlines()) <= 100
+
+
+def test_usage_percentiles_never_exceed_the_largest_sample(demo_outputs) -> None:  # type: ignore[no-untyped-def]
+    """Bucket ends (and OOM bumps in memory histograms) once printed p95 > max."""
+    import json
+
+    report = json.loads(demo_outputs["json"])
+    lines = [r for c in report["containers"] for r in c["resources"] if r["usage"]]
+    assert lines
+    for line in lines:
+        usage = line["usage"]
+        assert usage["p50"] <= usage["p95"] <= usage["max"], line
