@@ -146,10 +146,12 @@ def human(resource: str, value: float | None) -> str:
         return "?"
     if math.isinf(value):
         return "inf"
-    if resource == CPU:
-        if value < 1:
-            return f"{math.ceil(value * 1000 - 1e-9)}m"
-        return f"{value:.2f}".rstrip("0").rstrip(".")
+    if resource == CPU:  # from whole millicores, as the quantity is written: the same text
+        millicores = math.ceil(value * 1000 - 1e-9)  # for a raw value and its rounded one
+        if millicores < 1000:
+            return f"{millicores}m"
+        hundredths = (millicores + 5) // 10  # half up, in integers (1205m -> 1.21, not 1.2)
+        return f"{hundredths // 100}.{hundredths % 100:02d}".rstrip("0").rstrip(".")
     if is_gpu_resource(resource) or resource == "gpu":
         return f"{value:.2f}".rstrip("0").rstrip(".")
     for suffix, factor in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):

@@ -378,6 +378,7 @@ def build_report(inputs: ReportInputs) -> Report:
             "firstSample": float(model.any_first[rows].min()),
             "lastSample": float(model.any_last[rows].max()),
             "samples": int(model.any_count[rows].sum()),
+            "oomKills": int(model.oom_count[rows].sum()),  # not samples: ingest counts both
         }
     notes = ["Costs are estimates: requests x list prices x 730 h a month, not a bill."]
     if inputs.prices.defaults_used:

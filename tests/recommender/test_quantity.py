@@ -72,3 +72,12 @@ def test_rounding_never_goes_down(cores):
     assert math.isclose(rounded * 1000 % 5, 0, abs_tol=1e-6) or math.isclose(
         rounded * 1000 % 5, 5, abs_tol=1e-6
     )
+
+
+def test_cpu_text_is_the_same_for_a_value_and_its_rounded_quantity() -> None:
+    """recommend printed 1.2 where report (rounded to millicores first) printed 1.21."""
+    from recommender.quantity import human
+
+    assert human("cpu", 1.2049) == human("cpu", 1.205) == "1.21"
+    assert human("cpu", 1.2) == "1.2" and human("cpu", 0.9999) == "1" and human("cpu", 2) == "2"
+    assert human("cpu", 0.25) == "250m" and human("cpu", 12.345) == "12.35"

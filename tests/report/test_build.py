@@ -234,3 +234,12 @@ def test_usage_percentiles_never_exceed_the_largest_sample(demo_outputs) -> None
     for line in lines:
         usage = line["usage"]
         assert usage["p50"] <= usage["p95"] <= usage["max"], line
+
+
+def test_every_format_says_the_status_in_the_same_words(demo_outputs) -> None:  # type: ignore[no-untyped-def]
+    """``over 40%`` (table), ``over -40%`` (HTML) and ``🔻 over (-40%)`` (Markdown) once."""
+    for name in ("table", "markdown", "html"):
+        text = demo_outputs[name]
+        assert "over 43%" in text and "under 77%" in text, name
+        assert "over -4" not in text and "over (" not in text, name
+        assert ">no-recommendation<" not in text and "| no-recommendation" not in text, name

@@ -87,3 +87,19 @@ def test_no_color_env_and_non_tty_disable_colour(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("NO_COLOR", "1")
     assert use_color("auto") is False
     assert use_color("always") is True and use_color("never") is False
+
+
+def test_the_report_counts_what_demo_wrote(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """demo and ingest count OOM rows as samples; the report said 20 fewer: it now says how
+    many usage samples and how many OOM kills, which add up."""
+    import json
+    import re
+
+    from recommender.cli import main
+
+    history = tmp_path / "h.csv"
+    assert main(["demo", "--output", str(history), "--days", "2", "--seed", "7"]) == 0
+    wrote = int(re.search(r"wrote (\d+) samples", capsys.readouterr().out).group(1))
+    assert main(["report", "--history", str(history), "--format", "json"]) == 0
+    counted = json.loads(capsys.readouterr().out)["history"]
+    assert counted["oomKills"] > 0 and counted["samples"] + counted["oomKills"] == wrote

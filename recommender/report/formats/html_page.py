@@ -55,7 +55,7 @@ def _resources_yaml(c: ContainerReport) -> str:
 def _container_rows(c: ContainerReport) -> list[str]:
     rows = []
     for line in c.lines:
-        status = line.status + (f" {T.percent(line)}" if line.status in ("under", "over") else "")
+        status = T.status(line)
         rows.append("<tr>" + "".join((
             _cell(c.container, "l"), _cell(line.resource, "l"), _cell(T.amount(line, "request")),
             _cell(T.amount(line, "limit")), _cell(T.amount(line, "target")),

@@ -160,6 +160,7 @@ def document(report: Report, rounding: Rounding | None = None) -> dict[str, Any]
             "firstSample": timestamp(history.get("firstSample")) if history else None,
             "lastSample": timestamp(history.get("lastSample")) if history else None,
             "samples": int(history.get("samples", 0)),
+            "oomKills": int(history.get("oomKills", 0)),
         },
         "prices": report.prices.to_dict(),
         "summary": {

@@ -32,9 +32,7 @@ def render(report: Report) -> str:
     ]
     for c in report.containers:
         for i, line in enumerate(c.lines):
-            status = f"{_ICON.get(line.status, '')} {line.status}".strip()
-            if line.diff_percent is not None and line.status in ("under", "over"):
-                status += f" ({T.percent(line)})"
+            status = f"{_ICON.get(line.status, '')} {T.status(line)}".strip()
             bounds = T.bounds(line)
             out.append("| " + " | ".join(_esc(x) for x in (
                 f"{c.namespace}/{c.workload}" if i == 0 else "", c.container if i == 0 else "",

@@ -6,16 +6,7 @@ from collections.abc import Sequence
 from itertools import groupby
 
 from recommender.report.formats import text as T
-from recommender.report.model import (
-    NO_RECOMMENDATION,
-    NO_REQUEST,
-    OVER,
-    UNDER,
-    UNKNOWN,
-    ContainerReport,
-    Report,
-    ResourceLine,
-)
+from recommender.report.model import ContainerReport, Report, ResourceLine
 
 WIDTH = 100
 _COLOURS = {"under": "31", "no": "31", "over": "33", "ok": "32"}  # by the status word
@@ -23,7 +14,6 @@ HEADER = ("CONTAINER", "RES", "REQUEST", "LIMIT", "TARGET", "BOUNDS", "Δ/POD", 
           "P50", "P95", "MAX", "STATUS")
 RIGHT = {6, 7, 8, 9, 10}  # numeric columns, right-aligned
 P50 = HEADER.index("P50")  # dropped when a table would not fit in WIDTH
-_STATUS_TEXT = {NO_RECOMMENDATION: "n/a", NO_REQUEST: "no request", UNKNOWN: "?"}
 
 
 class _Style:
@@ -46,9 +36,7 @@ def _cells(c: ContainerReport, line: ResourceLine, first: bool) -> tuple[str, ..
     )
     low, high = amount("lowerBound"), amount("upperBound")
     bounds = "-" if low == "-" and high == "-" else f"{low}-{high}"
-    status = _STATUS_TEXT.get(line.status, line.status)
-    if line.diff_percent is not None and line.status in (UNDER, OVER):
-        status += f" {abs(line.diff_percent):.0f}%"
+    status = T.status(line)
     return (
         c.container[:16] if first else "", res, amount("request"), amount("limit"),
         amount("target"), bounds, T.diff(line), T.diff(line, c.replicas),
@@ -71,7 +59,9 @@ def render(report: Report, color: bool = False) -> str:
     span = ""
     if history:
         days = (float(history["lastSample"]) - float(history["firstSample"])) / 86400
-        span = f" · {days:.1f} days, {int(history['samples']):,} samples"
+        kills = int(history.get("oomKills", 0))
+        span = f" · {days:.1f} days, {int(history['samples']):,} samples" + (
+            f" and {kills:,} OOM kills" if kills else "")
     out.append(style("1", "Tidal recommendation report") + f" · {report.generated_at}"
                f" · {report.strategy}{span}")
     if report.source:

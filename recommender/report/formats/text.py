@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from recommender.quantity import human
-from recommender.report.model import ContainerReport, ResourceLine
+from recommender.report.model import (
+    NO_RECOMMENDATION,
+    NO_REQUEST,
+    UNKNOWN,
+    ContainerReport,
+    ResourceLine,
+)
 from recommender.report.prices import HOURS_PER_MONTH, Prices
 
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
@@ -43,6 +49,18 @@ def diff(line: ResourceLine, replicas: int | None = 1) -> str:
     sign = "+" if value > 0 else "-"
     resource = "gpu" if line.resource == "gpu" else line.resource
     return sign + human(resource, abs(value))
+
+
+STATUS_WORDS = {NO_RECOMMENDATION: "n/a", NO_REQUEST: "no request", UNKNOWN: "?"}
+
+
+def status(line: ResourceLine) -> str:
+    """The status words every format prints: ``under 77%``, ``over 43%`` (the size of the
+    change, its direction in the word), ``ok``, ``no request``, ``n/a``, ``?``."""
+    words = STATUS_WORDS.get(line.status, line.status)
+    if line.diff_percent is not None and line.status in ("under", "over"):
+        words += f" {abs(line.diff_percent):.0f}%"
+    return words
 
 
 def percent(line: ResourceLine) -> str:
