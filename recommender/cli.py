@@ -21,6 +21,7 @@ COMMANDS = {
     "report": "report",
     "replay": "replay",
     "backtest": "backtest",
+    "forecast": "forecast",
     "import": "import_trace",
 }
 

@@ -31,7 +31,8 @@ def add_replay_args(
     parser: argparse.ArgumentParser, default_controlled: tuple[str, ...] | None = None
 ) -> None:
     parser.add_argument(
-        "--every", default="1h", help="recommendation refresh interval (default 1h)"
+        "--every", help="recommendation refresh interval (default 1h; with backtest "
+        "--replicas the forecast's step, default 5m)"
     )
     parser.add_argument(
         "--no-oom-feedback", dest="oom_feedback", action="store_false",
@@ -63,9 +64,9 @@ def _resource_list(text: str) -> tuple[str, ...]:
     return tuple(r.strip() for r in text.split(",") if r.strip())
 
 
-def every_seconds(args: argparse.Namespace) -> float:
+def every_seconds(args: argparse.Namespace, default: str = "1h") -> float:
     try:
-        every = parse_duration(args.every)
+        every = parse_duration(args.every or default)
     except ValueError as exc:
         raise UsageError(f"--every: {exc}") from None
     if every <= 0:
