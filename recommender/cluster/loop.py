@@ -22,6 +22,7 @@ import numpy as np
 from recommender.cluster.api import ApiException, KubeApi
 from recommender.cluster.checkpoints import CheckpointWriter, collect_garbage, load_checkpoints
 from recommender.cluster.feed import UsageFeed
+from recommender.cluster.forecasts import ForecastService
 from recommender.cluster.leader import LeaseElector
 from recommender.cluster.pods import oom_samples
 from recommender.cluster.settings import RecommenderSettings
@@ -35,6 +36,7 @@ from recommender.input.prometheus import PrometheusSource
 from recommender.logic.gpu import GpuModel, gpu_model
 from recommender.logic.recommend import BY_UPDATE_MODE, HELD, NEXT_HOURS, recommend
 from recommender.logic.strategies import STRATEGIES, prepare_model
+from recommender.metrics_api.board import MetricBoard
 from recommender.model.state import ContainerKey, UsageModel
 from recommender.quantity import Rounding
 from recommender.recommendation import ContainerRecommendation
@@ -72,9 +74,13 @@ class Recommender:
         prometheus: PrometheusSource | None = None,
         telemetry: Telemetry | None = None,
         clock: Callable[[], float] = time.time,
+        board: MetricBoard | None = None,
     ) -> None:
         self.settings, self.api, self.prometheus = settings, api, prometheus
         self.telemetry = telemetry or Telemetry()
+        self.board = board or MetricBoard()
+        self.forecasts = ForecastService(self.board, self.telemetry.registry,
+                                         settings.forecast_step_s, settings.forecast_lead_s)
         self.clock = clock
         self.strategy = STRATEGIES.create(settings.strategy)
         self.gpu: GpuModel | None = gpu_model(settings.gpu_model)
@@ -102,6 +108,7 @@ class Recommender:
         if hasattr(self, "feed"):
             self.feed.reset()
         self.checkpoint_targets: list[tuple[Vpa, ContainerKey]] = []
+        self.forecasts.reset()
 
     # -- reading the cluster ------------------------------------------------------------
     def load_view(self) -> ClusterView:
@@ -182,13 +189,17 @@ class Recommender:
         if not self.bootstrapped:
             self.bootstrap(view)
             phase("bootstrap")
+        self.forecasts.refresh(self.api, self.settings.namespace, self.settings.page_size)
         for batch in self.feed.batches(view, self.restored() if self.feed.history_pending else []):
             self._ingest(batch.samples, batch.source, batch.dropped, batch.minutes_per_sample)
+            self.forecasts.observe(batch.samples)
         if self.gpu is None and not self.gpu_detected:
             self.gpu, self.gpu_detected = self.feed.gpu_model(), True
         oom = oom_samples(view.pods, self.oom_seen)
         self._ingest(oom, "pods")
         phase("metrics")
+        self.forecasts.publish(self.clock())
+        phase("forecast")
         outcomes, targets = self.outcomes(view)
         phase("recommend")
         writes = self.writer.write(outcomes)

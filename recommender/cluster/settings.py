@@ -44,6 +44,12 @@ class RecommenderSettings:
     retry_period_s: float = 2.0
     identity: str = ""
     port: int = 8080
+    # The external metrics API (tidal_forecast for HPAs); 0: not served.
+    metrics_api_port: int = 0
+    metrics_api_cert: str = ""
+    metrics_api_key: str = ""
+    forecast_step_s: float = 300.0
+    forecast_lead_s: float = 900.0  # without the HPA's tidal.dev/forecast-lead
     namespace: str | None = None  # watch one namespace only (default: all)
     page_size: int = 500
 

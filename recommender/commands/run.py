@@ -7,10 +7,11 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import threading
 import time
 
-from recommender.cluster.api import KubeApi, api_client
+from recommender.cluster.api import ApiException, KubeApi, api_client
 from recommender.cluster.leader import LeaseElector
 from recommender.cluster.loop import Recommender
 from recommender.cluster.server import serve
@@ -20,11 +21,20 @@ from recommender.commands.common import UsageError
 from recommender.duration import parse_duration
 from recommender.input.prometheus import PrometheusSettings, PrometheusSource
 from recommender.logic.recommend import BY_UPDATE_MODE, HELD
+from recommender.metrics_api.auth import (
+    AUTH_CONFIGMAP,
+    Authenticator,
+    Authorizer,
+    RequestHeaderConfig,
+)
+from recommender.metrics_api.server import MetricsApiServer
 
 HELP = "run in the cluster: keep every served VPA's status recommendation current"
 EXAMPLES = """examples:
   tidal-recommender run --name tidal --prometheus-url http://prometheus:9090
   tidal-recommender run --kubeconfig ~/.kube/config --namespace shop --no-leader-election --once
+  tidal-recommender run --metrics-api-port 6443 --metrics-api-cert /certs/tls.crt \\
+      --metrics-api-key /certs/tls.key
 """
 log = logging.getLogger(__name__)
 
@@ -67,6 +77,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         f"else {d.lease_namespace})")
     parser.add_argument("--port", type=int, default=d.port, help="/metrics and /healthz port")
     parser.add_argument("--once", action="store_true", help="one loop, then exit")
+    forecast = parser.add_argument_group(
+        "forecasts", "tidal_forecast for HPAs: served as the external metrics API "
+        "(external.metrics.k8s.io, behind the API aggregator) and on /metrics")
+    forecast.add_argument("--metrics-api-port", type=int, default=d.metrics_api_port,
+                          help="serve the external metrics API over TLS on this port "
+                          "(default: not served)")
+    forecast.add_argument("--metrics-api-cert", default=d.metrics_api_cert,
+                          help="its serving certificate (PEM), e.g. from tidal-certs")
+    forecast.add_argument("--metrics-api-key", default=d.metrics_api_key,
+                          help="its private key (PEM)")
+    forecast.add_argument("--forecast-lead", default="15m",
+                          help="how far ahead to forecast when the HPA has no "
+                          "tidal.dev/forecast-lead annotation: the cold start plus one loop "
+                          "(default 15m)")
+    forecast.add_argument("--forecast-step", default="5m",
+                          help="resolution of the demand history behind forecasts (default 5m)")
 
 
 def settings_from(args: argparse.Namespace) -> RecommenderSettings:
@@ -91,6 +117,11 @@ def settings_from(args: argparse.Namespace) -> RecommenderSettings:
         identity=identity,
         port=args.port,
         namespace=args.namespace,
+        metrics_api_port=args.metrics_api_port,
+        metrics_api_cert=args.metrics_api_cert,
+        metrics_api_key=args.metrics_api_key,
+        forecast_lead_s=parse_duration(args.forecast_lead),
+        forecast_step_s=parse_duration(args.forecast_step),
     )
 
 
@@ -129,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         last = recommender.last_loop_end or started
         return time.time() - last < max(5 * settings.interval_s, 300.0)
 
+    metrics_api = start_metrics_api(recommender) if settings.metrics_api_port else None
     server = serve(telemetry.registry, healthy, settings.port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -144,4 +176,28 @@ def run(args: argparse.Namespace) -> int:
         recommender.run(stop, elector)
     finally:
         server.shutdown()
+        if metrics_api is not None:
+            metrics_api.stop()
     return 0
+
+
+def start_metrics_api(recommender: Recommender) -> MetricsApiServer:
+    """The external metrics API on ``--metrics-api-port``, trusting the request-header CA
+    the API server publishes; a clear error when it cannot be set up."""
+    s = recommender.settings
+    if not (s.metrics_api_cert and s.metrics_api_key):
+        raise UsageError("--metrics-api-port needs --metrics-api-cert and --metrics-api-key")
+    try:
+        published = recommender.api.get(AUTH_CONFIGMAP)
+    except (ApiException, OSError) as exc:
+        raise UsageError(f"reading {AUTH_CONFIGMAP}: {getattr(exc, 'reason', exc)}") from None
+    if published is None:
+        raise UsageError(f"{AUTH_CONFIGMAP} does not exist: is this a Kubernetes API server?")
+    try:
+        config = RequestHeaderConfig.from_configmap(published.get("data") or {})
+        return MetricsApiServer(
+            recommender.board, Authenticator(config), Authorizer(recommender.api.create),
+            s.metrics_api_cert, s.metrics_api_key, port=s.metrics_api_port,
+        ).start()
+    except (ValueError, OSError, ssl.SSLError) as exc:
+        raise UsageError(f"external metrics API: {exc}") from None

@@ -128,11 +128,16 @@ def demand_grid(samples: Samples, resource: str, step: float) -> DemandGrid:
     return DemandGrid(keys, t0, step, values)
 
 
-def _window_max(values: np.ndarray, start: np.ndarray, length: int) -> np.ndarray:
-    """Largest value of buckets ``[start, start + length)`` per row and start (NaN if none)."""
+def _window_max(values: np.ndarray, start: np.ndarray, length: int,
+                rows: np.ndarray | None = None) -> np.ndarray:
+    """Largest value of buckets ``[start, start + length)`` per row (all, or ``rows``) and
+    start (NaN if none)."""
     idx = np.asarray(start)[..., None] + np.arange(length)
     valid = (idx >= 0) & (idx < values.shape[1])
-    gathered = np.where(valid, values[:, np.clip(idx, 0, max(values.shape[1] - 1, 0))], np.nan)
+    cols = np.clip(idx, 0, max(values.shape[1] - 1, 0))
+    picked = (values[:, cols] if rows is None
+              else values[rows.reshape((-1,) + (1,) * cols.ndim), cols])
+    gathered = np.where(valid, picked, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows stay NaN
         return np.nanmax(gathered, axis=-1)
@@ -169,18 +174,19 @@ def _quantile(rows: np.ndarray, q: float, minimum: int) -> np.ndarray:
 
 def peak_forecast(
     values: np.ndarray, at: np.ndarray, lead: int, step: float,
-    params: ForecastParams = DEFAULT_PARAMS, chunk: int = 256,
+    params: ForecastParams = DEFAULT_PARAMS, chunk: int = 256, rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Forecasts (W, len(at)) of the peak of buckets ``[t, t + lead)`` for each bucket index
-    ``t`` in ``at``, from the buckets before ``t`` of ``values`` (W, T) only; NaN where a
-    workload has no bucket in the last ``lead``."""
+    ``t`` in ``at``, from the buckets before ``t`` of ``values`` (W, T) only (or of its
+    ``rows``, read in place); NaN where a workload has no bucket in the last ``lead``."""
     at = np.asarray(at, dtype=np.int64)
     lead = max(int(lead), 1)
     offsets, weights = analog_offsets(step, lead, params)
     needed, where = np.unique(at[:, None] - offsets[None, :], return_inverse=True)
     where = where.reshape(len(at), len(offsets))
-    rise = _window_max(values, needed, lead) - _window_max(values, needed - lead, lead)
-    level = _window_max(values, at - lead, lead)
+    rise = (_window_max(values, needed, lead, rows)
+            - _window_max(values, needed - lead, lead, rows))
+    level = _window_max(values, at - lead, lead, rows)
     repeat = np.repeat(np.arange(len(offsets)), weights)
     margin = np.empty_like(level)
     for lo in range(0, len(at), chunk):

@@ -1,0 +1,151 @@
+"""``tidal_forecast`` for the HPAs that ask for it: which workloads, their demand, the values.
+
+An HPA asks by listing the External metric ``tidal_forecast`` with a selector on the labels
+``workload`` (the target's name), ``kind`` and ``signal`` (``cpu``: cores, ``gpu``: busy
+GPUs). Its annotation ``tidal.dev/forecast-lead`` (e.g. ``10m``) is how far ahead to look: the
+workload's cold start plus one loop; without it, ``--forecast-lead``. Every loop the service
+keeps those workloads' demand (:class:`~recommender.model.demand.DemandHistory`), forecasts
+the peak over the lead, publishes it on the board the external metrics API serves and as the
+gauge ``tidal_forecast`` on ``/metrics`` (for KEDA and other Prometheus-based scalers).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Gauge
+
+from recommender.cluster.api import ApiException, KubeApi
+from recommender.cluster.paths import collection
+from recommender.duration import parse_duration
+from recommender.history import CPU, GPU, Samples
+from recommender.metrics_api.board import MetricBoard, MetricValue
+from recommender.model.demand import DemandHistory
+
+log = logging.getLogger(__name__)
+
+METRIC = "tidal_forecast"
+LEAD_ANNOTATION = "tidal.dev/forecast-lead"
+SIGNALS = {"cpu": CPU, "gpu": GPU}
+HPA_API = "/apis/autoscaling/v2"
+
+
+@dataclass(frozen=True)
+class ForecastRequest:
+    """One workload and signal an HPA scales on."""
+
+    namespace: str
+    kind: str
+    name: str
+    signal: str
+    lead_s: float
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.namespace, f"{self.kind}/{self.name}", SIGNALS[self.signal])
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"workload": self.name, "kind": self.kind, "signal": self.signal}
+
+
+def forecast_requests(hpa: Mapping[str, Any], default_lead_s: float) -> tuple[
+        list[ForecastRequest], list[str]]:
+    """The requests of one ``autoscaling/v2`` HPA, and problems to log (bad lead or signal)."""
+    meta, spec = hpa.get("metadata") or {}, hpa.get("spec") or {}
+    name = f"{meta.get('namespace')}/{meta.get('name')}"
+    target = spec.get("scaleTargetRef") or {}
+    problems: list[str] = []
+    lead = default_lead_s
+    raw_lead = (meta.get("annotations") or {}).get(LEAD_ANNOTATION)
+    if raw_lead is not None:
+        try:
+            lead = parse_duration(raw_lead)
+            if lead <= 0:
+                raise ValueError(f"must be positive, got {raw_lead!r}")
+        except ValueError as exc:
+            problems.append(f"HorizontalPodAutoscaler {name}: annotation {LEAD_ANNOTATION}: "
+                            f"{exc}; using {default_lead_s:g}s")
+            lead = default_lead_s
+    requests = []
+    for metric in spec.get("metrics") or []:
+        external = (metric or {}).get("external") or {}
+        if metric.get("type") != "External" or (external.get("metric") or {}).get("name") != METRIC:
+            continue
+        labels = ((external.get("metric") or {}).get("selector") or {}).get("matchLabels") or {}
+        signal = labels.get("signal", "cpu")
+        if signal not in SIGNALS:
+            problems.append(f"HorizontalPodAutoscaler {name}: tidal_forecast signal {signal!r} "
+                            f"is not one of {', '.join(SIGNALS)}")
+            continue
+        workload = labels.get("workload", target.get("name", ""))
+        kind = labels.get("kind", target.get("kind", "")) if workload == target.get("name") \
+            else labels.get("kind", "Deployment")
+        if workload and kind:
+            requests.append(ForecastRequest(meta.get("namespace", ""), kind, workload, signal,
+                                            lead))
+    return requests, problems
+
+
+class ForecastService:
+    """The requested workloads' demand history and their published forecasts."""
+
+    def __init__(self, board: MetricBoard, registry: CollectorRegistry | None = None,
+                 step_s: float = 300.0, default_lead_s: float = 900.0) -> None:
+        self.board, self.default_lead_s, self.step_s = board, default_lead_s, step_s
+        self._logged: set[str] = set()
+        self.gauge = Gauge(METRIC, "Tidal's forecast of the workload's demand peak over the "
+                           "coming lead (cores or busy GPUs)",
+                           ["namespace", "workload", "kind", "signal"],
+                           registry=registry or CollectorRegistry())
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget history and values (a replica that stops leading serves nothing stale)."""
+        self.history = DemandHistory(self.step_s)
+        self.requests: list[ForecastRequest] = []
+        self.board.publish(METRIC, [])
+        self.gauge.clear()
+
+    def refresh(self, api: KubeApi, namespace: str | None, page_size: int = 500) -> None:
+        """Re-read which workloads HPAs want forecasts for (kept as is if the list fails)."""
+        try:
+            hpas = list(api.list(collection(HPA_API, "horizontalpodautoscalers", namespace),
+                                 page_size))
+        except (ApiException, OSError) as exc:
+            log.warning("listing HorizontalPodAutoscalers: %s", getattr(exc, "reason", exc))
+            return
+        self.set_requests(hpas)
+
+    def set_requests(self, hpas: Iterable[Mapping[str, Any]]) -> None:
+        requests: dict[tuple[str, str, str], ForecastRequest] = {}
+        for hpa in hpas:
+            found, problems = forecast_requests(hpa, self.default_lead_s)
+            for problem in problems:
+                if problem not in self._logged:
+                    self._logged.add(problem)
+                    log.warning("%s", problem)
+            for r in found:  # two HPAs on one series: the longer lead serves both
+                if r.key not in requests or requests[r.key].lead_s < r.lead_s:
+                    requests[r.key] = r
+        self.requests = list(requests.values())
+        self.history.track(r.key for r in self.requests)
+
+    def observe(self, samples: Samples) -> None:
+        self.history.add(samples)
+
+    def publish(self, now: float) -> int:
+        """Forecast every requested series; returns how many have a value."""
+        values = self.history.forecast(now, [r.lead_s for r in self.requests])  # same order
+        published = []
+        self.gauge.clear()
+        for r, value in zip(self.requests, values.tolist(), strict=True):
+            if np.isfinite(value):
+                published.append(MetricValue(r.namespace, r.labels, value, now))
+                self.gauge.labels(r.namespace, r.name, r.kind, r.signal).set(value)
+        self.board.publish(METRIC, published)
+        return len(published)
