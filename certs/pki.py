@@ -141,7 +141,7 @@ def _issue_leaf(
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[2])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _common_name(names))]))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -172,6 +172,12 @@ def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
         encipher_only=False,
         decipher_only=False,
     )
+
+
+def _common_name(names: Sequence[str]) -> str:
+    """``service.namespace.svc`` when it fits the 64 characters a common name may have (a
+    namespace may have 63); else the service name. Clients check the SANs, not the CN."""
+    return names[2] if len(names[2]) <= 64 else names[0][:64]
 
 
 def _unique(items: Sequence[str]) -> list[str]:

@@ -180,6 +180,7 @@ class Recommender:
         except (ApiException, OSError) as exc:
             log.warning("loading VPAs and pods failed: %s", getattr(exc, "reason", exc))
             self._error("list")
+            self.forecasts.publish(self.clock())  # from the history so far; stale ones lapse
             report.seconds = time.monotonic() - started
             return report
         report.vpas, report.served, report.pods = (

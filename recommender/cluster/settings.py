@@ -46,6 +46,7 @@ class RecommenderSettings:
     port: int = 8080
     # The external metrics API (tidal_forecast for HPAs); 0: not served.
     metrics_api_port: int = 0
+    metrics_api_bind: str = "0.0.0.0"
     metrics_api_cert: str = ""
     metrics_api_key: str = ""
     forecast_step_s: float = 300.0

@@ -83,6 +83,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     forecast.add_argument("--metrics-api-port", type=int, default=d.metrics_api_port,
                           help="serve the external metrics API over TLS on this port "
                           "(default: not served)")
+    forecast.add_argument("--metrics-api-bind", default=d.metrics_api_bind,
+                          help=f"address it listens on (default {d.metrics_api_bind})")
     forecast.add_argument("--metrics-api-cert", default=d.metrics_api_cert,
                           help="its serving certificate (PEM), e.g. from tidal-certs")
     forecast.add_argument("--metrics-api-key", default=d.metrics_api_key,
@@ -118,6 +120,7 @@ def settings_from(args: argparse.Namespace) -> RecommenderSettings:
         port=args.port,
         namespace=args.namespace,
         metrics_api_port=args.metrics_api_port,
+        metrics_api_bind=args.metrics_api_bind,
         metrics_api_cert=args.metrics_api_cert,
         metrics_api_key=args.metrics_api_key,
         forecast_lead_s=parse_duration(args.forecast_lead),
@@ -197,7 +200,7 @@ def start_metrics_api(recommender: Recommender) -> MetricsApiServer:
         config = RequestHeaderConfig.from_configmap(published.get("data") or {})
         return MetricsApiServer(
             recommender.board, Authenticator(config), Authorizer(recommender.api.create),
-            s.metrics_api_cert, s.metrics_api_key, port=s.metrics_api_port,
+            s.metrics_api_cert, s.metrics_api_key, s.metrics_api_bind, s.metrics_api_port,
         ).start()
     except (ValueError, OSError, ssl.SSLError) as exc:
         raise UsageError(f"external metrics API: {exc}") from None

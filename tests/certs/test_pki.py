@@ -9,6 +9,7 @@ import stat
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from certs import checks, pki
 from tests.certs.conftest import NAMESPACE, SERVICE, TlsServer, fetch
@@ -108,3 +109,12 @@ def test_key_files_are_replaced_not_chmodded_after_write(tmp_path) -> None:
     pki.generate(tmp_path, SERVICE, NAMESPACE)
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert key.read_text().startswith("-----BEGIN PRIVATE KEY-----")
+
+
+def test_a_namespace_of_63_characters_still_gets_a_certificate(tmp_path) -> None:
+    namespace = "n" * 63  # the longest a namespace may be: service.namespace.svc is 81
+    bundle = pki.generate(tmp_path, "tidal-metrics", namespace)
+    cert = pki.load_certificate(bundle.cert)
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert f"tidal-metrics.{namespace}.svc" in sans.get_values_for_type(x509.DNSName)
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "tidal-metrics"

@@ -44,6 +44,7 @@ from tests.e2e.gobuild import (
 )
 from tests.e2e.pki import (
     ADMIN_USER,
+    FRONT_PROXY_CLIENT,
     LOOPBACK,
     Pki,
     generate_pki,
@@ -501,6 +502,16 @@ class ControlPlane:
             f"--service-account-key-file={pki.path('sa.pub')}",
             f"--service-account-signing-key-file={pki.path('sa.key')}",
             "--profiling=false",
+            # The API aggregator (APIService): its client certificate towards extension API
+            # servers, and the request-header CA they trust (published in kube-system's
+            # extension-apiserver-authentication ConfigMap).
+            f"--requestheader-client-ca-file={pki.path('front-proxy-ca.crt')}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki.path('front-proxy-client.crt')}",
+            f"--proxy-client-key-file={pki.path('front-proxy-client.key')}",
             *self.extra_apiserver_args,
         ]
 

@@ -20,6 +20,7 @@ LOOPBACK = "127.0.0.1"
 SERVICE_IP = "127.1.0.1"  # the first address of the service range: the `kubernetes` Service
 CLUSTER_NAME = "tidal"
 ADMIN_USER = "tidal-admin"
+FRONT_PROXY_CLIENT = "front-proxy-client"  # the aggregator's identity towards API extensions
 
 
 @dataclass(frozen=True)
@@ -182,17 +183,19 @@ def load_ca(pki: Pki, prefix: str = "ca") -> tuple[Any, Any]:
 
 
 def generate_pki(pki: Pki) -> None:
-    """Two CAs (cluster, etcd), serving and client leaves, and the service-account key."""
+    """Three CAs (cluster, etcd, front proxy), their leaves and the service-account key."""
     from cryptography.hazmat.primitives import serialization
 
     pki.root.mkdir(parents=True, exist_ok=True)
     pki.root.chmod(0o700)
-    for prefix, cn in (("ca", "tidal-cluster-ca"), ("etcd-ca", "tidal-etcd-ca")):
+    for prefix, cn in (("ca", "tidal-cluster-ca"), ("etcd-ca", "tidal-etcd-ca"),
+                       ("front-proxy-ca", "tidal-front-proxy-ca")):
         cert, key = make_ca(cn)
         write_pem(pki.path(f"{prefix}.crt"), certificate_pem(cert))
         write_pem(pki.path(f"{prefix}.key"), _key_pem(key), private=True)
     ca_cert, ca_key = load_ca(pki, "ca")
     etcd_ca_cert, etcd_ca_key = load_ca(pki, "etcd-ca")
+    proxy_ca_cert, proxy_ca_key = load_ca(pki, "front-proxy-ca")
     apiserver_dns = [
         "localhost",
         "kubernetes",
@@ -212,6 +215,9 @@ def generate_pki(pki: Pki) -> None:
                         (LOOPBACK,), ("localhost",)),
         "apiserver-etcd-client": (etcd_ca_cert, etcd_ca_key, "kube-apiserver-etcd-client", (),
                                   False, True, (), ()),
+        # The aggregator's client certificate towards aggregated API servers.
+        "front-proxy-client": (proxy_ca_cert, proxy_ca_key, FRONT_PROXY_CLIENT, (), False, True,
+                               (), ()),
     }  # fmt: skip
     for name, (icert, ikey, cn, orgs, server, client, ips, dns) in leaves.items():
         cert_pem, key_pem = issue_certificate(
