@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import hashlib
 import http.client
 import json
 import os
@@ -61,7 +60,7 @@ from scripts.dev import (  # noqa: E402
     unscoped_tidal_webhooks,
 )
 from tests.e2e.cluster import ControlPlane, KubeCluster, free_port, wait_until  # noqa: E402
-from tests.e2e.gobuild import cache_dir, file_lock  # noqa: E402
+from tests.e2e.gobuild import build_tool, cache_dir, file_lock  # noqa: E402
 
 UPSTREAM_DIR = REPO / "benchmarks" / "upstream-vpa"
 UPSTREAM_MODULE = "k8s.io/autoscaler/vertical-pod-autoscaler"
@@ -114,10 +113,7 @@ def build_upstream(version: str) -> Path:
 
 def build_noop() -> Path:
     """The no-op webhook, built once per version of its source."""
-    sources = b"".join((NOOP_DIR / name).read_bytes() for name in ("go.mod", "main.go"))
-    digest = hashlib.sha256(sources).hexdigest()[:16]
-    target = cache_dir() / "bin" / f"noop-webhook-{digest}" / "noop-webhook"
-    return go_build(target, ".", NOOP_DIR, "the no-op webhook")
+    return build_tool(NOOP_DIR, "noop-webhook")
 
 
 # --------------------------------------------------------------------------- cluster objects

@@ -135,3 +135,19 @@ def ensure_built(src: Path = CONTROLPLANE_SRC, *, verbose: bool = False) -> Path
         if verbose:
             print(f"built in {seconds:.0f}s", flush=True)
     return target
+
+
+def build_tool(src: Path, name: str) -> Path:
+    """A small standard-library Go program in ``src`` (a benchmark helper), built once per
+    version of its ``go.mod`` and ``main.go`` into the cache; returns the binary."""
+    digest = hashlib.sha256(b"".join((src / f).read_bytes() for f in ("go.mod", "main.go")))
+    target = cache_dir() / "bin" / f"{name}-{digest.hexdigest()[:16]}" / name
+    if target.is_file():
+        return target
+    with file_lock(target.parent / ".build.lock"):
+        if not target.is_file():
+            tmp = target.with_suffix(".tmp")
+            subprocess.run([go_binary(), "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp),
+                            "."], cwd=src, check=True)
+            tmp.replace(target)
+    return target
