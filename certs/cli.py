@@ -128,6 +128,11 @@ def _cluster_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-store-ca", action="store_true", help="do not keep the CA key in a Secret"
     )
+    parser.add_argument(
+        "--apiservice", action="append", default=[],
+        help="APIService served by this certificate, whose caBundle to set (repeatable; e.g. "
+        "v1beta1.external.metrics.k8s.io with --service tidal-metrics-api)",
+    )
 
 
 def install_settings(args: argparse.Namespace) -> InstallSettings:
@@ -140,6 +145,7 @@ def install_settings(args: argparse.Namespace) -> InstallSettings:
         mutating=args.webhook_config if args.mutating is None else args.mutating,
         validating=args.webhook_config if args.validating is None else args.validating,
         store_ca=not args.no_store_ca,
+        apiservices=tuple(args.apiservice),
     )
 
 

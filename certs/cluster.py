@@ -17,7 +17,7 @@ WebhookKind = Literal["MutatingWebhookConfiguration", "ValidatingWebhookConfigur
 
 
 class Cluster(Protocol):
-    """Secrets in one namespace and webhook configurations, by name."""
+    """Secrets in one namespace, webhook configurations and APIServices, by name."""
 
     def read_secret(self, namespace: str, name: str) -> dict | None: ...
     def create_secret(self, namespace: str, body: dict) -> None: ...
@@ -27,6 +27,8 @@ class Cluster(Protocol):
     def patch_webhook_configuration(
         self, kind: WebhookKind, name: str, patch: JsonPatch
     ) -> None: ...
+    def read_apiservice(self, name: str) -> dict | None: ...
+    def patch_apiservice(self, name: str, patch: JsonPatch) -> None: ...
 
 
 class ClusterError(RuntimeError):
@@ -46,6 +48,7 @@ class KubernetesCluster:
         self._client = client
         self._core = client.CoreV1Api(api_client)
         self._admission = client.AdmissionregistrationV1Api(api_client)
+        self._registration = client.ApiregistrationV1Api(api_client)
 
     def read_secret(self, namespace: str, name: str) -> dict | None:
         read = self._core.read_namespaced_secret
@@ -77,6 +80,12 @@ class KubernetesCluster:
 
     def patch_webhook_configuration(self, kind: WebhookKind, name: str, patch: JsonPatch) -> None:
         self._call(f"patch {kind} {name}", self._webhook_method("patch", kind), name, patch)
+
+    def read_apiservice(self, name: str) -> dict | None:
+        return self._read(f"APIService {name}", self._registration.read_api_service, name)
+
+    def patch_apiservice(self, name: str, patch: JsonPatch) -> None:
+        self._call(f"patch APIService {name}", self._registration.patch_api_service, name, patch)
 
     def _webhook_method(self, verb: str, kind: WebhookKind) -> Any:
         prefix = "mutating" if kind == "MutatingWebhookConfiguration" else "validating"

@@ -1,4 +1,5 @@
-"""Put certificates into a cluster: the serving Secret, the CA Secret and the webhooks' caBundle.
+"""Put certificates into a cluster: the serving Secret, the CA Secret and the caBundle of the
+webhooks and APIServices they serve.
 
 Every step reads first and writes only what differs, so running it again changes nothing.
 """
@@ -36,6 +37,7 @@ class InstallSettings:
     mutating: str = "tidal-webhook"  # "" skips the MutatingWebhookConfiguration
     validating: str = "tidal-webhook"  # "" skips the ValidatingWebhookConfiguration
     store_ca: bool = True  # keep the CA key in the cluster (needed for in-cluster rotation)
+    apiservices: tuple[str, ...] = ()  # APIServices served by this certificate (caBundle)
 
     def webhook_configurations(self) -> list[tuple[WebhookKind, str]]:
         """The (kind, name) of each configuration to patch."""
@@ -82,7 +84,21 @@ def install_bundle(
         actions.append(apply_secret(cluster, stored))
     for kind, name in settings.webhook_configurations():
         actions.append(patch_ca_bundle(cluster, kind, name, ca + previous))
+    for name in settings.apiservices:
+        actions.append(patch_apiservice_ca(cluster, name, ca + previous))
     return actions
+
+
+def patch_apiservice_ca(cluster: Cluster, name: str, ca: bytes) -> str:
+    """Set the APIService's ``caBundle`` (the aggregator verifies the server with it)."""
+    apiservice = cluster.read_apiservice(name)
+    if apiservice is None:
+        raise LookupError(f"APIService {name} not found: apply the manifests first")
+    patch = objects.apiservice_ca_patch(apiservice, ca)
+    if not patch:
+        return f"APIService {name} caBundle unchanged"
+    cluster.patch_apiservice(name, patch)
+    return f"APIService {name} caBundle set"
 
 
 def apply_secret(cluster: Cluster, desired: dict) -> str:

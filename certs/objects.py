@@ -87,3 +87,11 @@ def ca_bundle_patch(configuration: Mapping[str, Any], ca_pem: bytes) -> JsonPatc
             {"op": "add", "path": f"/webhooks/{index}/clientConfig/caBundle", "value": bundle}
         )
     return patch
+
+
+def apiservice_ca_patch(apiservice: Mapping[str, Any], ca_pem: bytes) -> JsonPatch:
+    """JSON patch setting an APIService's ``spec.caBundle``; [] when it is already set."""
+    bundle = b64(ca_pem)
+    if (apiservice.get("spec") or {}).get("caBundle") == bundle:
+        return []
+    return [{"op": "add", "path": "/spec/caBundle", "value": bundle}]

@@ -16,7 +16,7 @@ import json
 import socket
 import ssl
 import time
-from base64 import b64encode
+from base64 import b64decode
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from certs import cli as certs_cli
 from certs import pki as certs_pki
 from recommender.cluster.api import KubeApi, api_client
 from recommender.cluster.loop import Recommender
@@ -82,15 +83,27 @@ def metrics_service(kube_cluster: KubeCluster, kube_namespace: str, tmp_path: Pa
         "endpoints": [{"addresses": ["192.0.2.10"], "conditions": {"ready": True}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     }, namespace=kube_namespace)
-    bundle = certs_pki.generate(tmp_path / "certs", SERVICE, kube_namespace)
     _apply(kube_cluster, {
         "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
         "metadata": {"name": APISERVICE},
         "spec": {"group": "external.metrics.k8s.io", "version": "v1beta1",
                  "groupPriorityMinimum": 100, "versionPriority": 100,
-                 "service": {"namespace": kube_namespace, "name": SERVICE, "port": port},
-                 "caBundle": b64encode(bundle.ca_cert.read_bytes()).decode()},
+                 "service": {"namespace": kube_namespace, "name": SERVICE, "port": port}},
     })
+    # tidal-certs issues the serving certificate and sets the APIService's caBundle, as the
+    # install Job does.
+    assert certs_cli.main([
+        "install", "--kubeconfig", str(kube_cluster.kubeconfig), "--namespace", kube_namespace,
+        "--service", SERVICE, "--secret", f"{SERVICE}-tls", "--ca-secret", f"{SERVICE}-ca",
+        "--webhook-config", "", "--apiservice", APISERVICE]) == 0
+    secret = kube_cluster.get_json("secret", f"{SERVICE}-tls", "-n", kube_namespace)["data"]
+    bundle = certs_pki.Bundle.at(tmp_path / "certs")
+    bundle.cert.parent.mkdir(parents=True)
+    for path, key in ((bundle.cert, "tls.crt"), (bundle.key, "tls.key"),
+                      (bundle.ca_cert, "ca.crt")):
+        path.write_bytes(b64decode(secret[key]))
+    ca_bundle = kube_cluster.get_json("apiservice", APISERVICE)["spec"]["caBundle"]
+    assert b64decode(ca_bundle) == bundle.ca_cert.read_bytes()
     try:
         yield cluster_ip, port, bundle
     finally:
