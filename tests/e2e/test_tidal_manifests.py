@@ -137,3 +137,15 @@ def test_the_updater_may_resize_and_evict_but_not_delete_or_patch_pods(
          "subresource": "status"},
     ]  # fmt: skip
     assert can_i(kube_cluster, "tidal-updater", checks) == [True] * 4 + [False] * 3
+
+
+def test_the_external_metrics_overlay_is_accepted_with_a_server_side_dry_run(
+    kube_cluster: KubeCluster,
+) -> None:
+    overlay = MANIFESTS / "overlays" / "external-metrics"
+    proc = kube_cluster.kubectl("apply", "-k", str(overlay), "--dry-run=server")
+    assert proc.returncode == 0, proc.stderr
+    assert "apiservice.apiregistration.k8s.io/v1beta1.external.metrics.k8s.io created " \
+        "(server dry run)" in proc.stdout
+    assert "rolebinding.rbac.authorization.k8s.io/tidal-recommender-auth-reader created " \
+        "(server dry run)" in proc.stdout

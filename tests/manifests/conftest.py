@@ -17,6 +17,7 @@ VARIANTS = {
     "base": MANIFESTS,
     "no-crds": MANIFESTS / "overlays" / "no-crds",
     "cert-manager": MANIFESTS / "overlays" / "cert-manager",
+    "external-metrics": MANIFESTS / "overlays" / "external-metrics",
 }
 NAMESPACE = "tidal-system"
 
