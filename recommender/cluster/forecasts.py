@@ -23,6 +23,8 @@ from recommender.cluster.api import ApiException, KubeApi
 from recommender.cluster.paths import collection
 from recommender.duration import parse_duration
 from recommender.history import CPU, GPU, Samples
+from recommender.input.backoff import SourceUnavailable
+from recommender.input.prometheus import PrometheusSource, WorkloadOf
 from recommender.metrics_api.board import MetricBoard, MetricValue
 from recommender.model.demand import DemandHistory
 
@@ -108,6 +110,7 @@ class ForecastService:
         """Forget history and values (a replica that stops leading serves nothing stale)."""
         self.history = DemandHistory(self.step_s)
         self.requests: list[ForecastRequest] = []
+        self._backfilled: set[tuple[str, str, str]] = set()
         self.board.publish(METRIC, [])
         self.gauge.clear()
 
@@ -117,7 +120,7 @@ class ForecastService:
             hpas = list(api.list(collection(HPA_API, "horizontalpodautoscalers", namespace),
                                  page_size))
         except (ApiException, OSError) as exc:
-            log.warning("listing HorizontalPodAutoscalers: %s", getattr(exc, "reason", exc))
+            self._warn_once(f"listing HorizontalPodAutoscalers: {getattr(exc, 'reason', exc)}")
             return
         self.set_requests(hpas)
 
@@ -126,14 +129,44 @@ class ForecastService:
         for hpa in hpas:
             found, problems = forecast_requests(hpa, self.default_lead_s)
             for problem in problems:
-                if problem not in self._logged:
-                    self._logged.add(problem)
-                    log.warning("%s", problem)
+                self._warn_once(problem)
             for r in found:  # two HPAs on one series: the longer lead serves both
                 if r.key not in requests or requests[r.key].lead_s < r.lead_s:
                     requests[r.key] = r
         self.requests = list(requests.values())
         self.history.track(r.key for r in self.requests)
+
+    def backfill(self, prometheus: PrometheusSource, workload_of: WorkloadOf | None,
+                 now: float) -> int:
+        """Fill newly requested workloads' history from Prometheus (the last ``days``, at the
+        history's step), so their first forecasts already know the daily tide; a failed fetch
+        is retried next loop. Returns the samples read."""
+        pending = [key for key in self.history.rows if key not in self._backfilled]
+        read = 0
+        for namespace in sorted({key[0] for key in pending}):
+            resources = sorted({key[2] for key in pending if key[0] == namespace})
+            try:
+                samples = prometheus.history(
+                    now - self.history.keep * self.history.step, now, workload_of,
+                    resources=resources, step=self.step_s, namespace=namespace)
+            except SourceUnavailable as exc:
+                log.warning("forecast history from Prometheus (namespace %s): %s", namespace,
+                            exc)
+                return read
+            self.history.add(samples)
+            read += len(samples)
+            self._backfilled.update(key for key in pending if key[0] == namespace)
+        return read
+
+    def _warn_once(self, message: str) -> None:
+        """Warn the first time, then at debug level: a loop repeats every minute."""
+        if message in self._logged:
+            log.debug("%s", message)
+            return
+        if len(self._logged) > 1000:
+            self._logged.clear()
+        self._logged.add(message)
+        log.warning("%s", message)
 
     def observe(self, samples: Samples) -> None:
         self.history.add(samples)

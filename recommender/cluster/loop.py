@@ -191,6 +191,8 @@ class Recommender:
             self.bootstrap(view)
             phase("bootstrap")
         self.forecasts.refresh(self.api, self.settings.namespace, self.settings.page_size)
+        if self.prometheus is not None:
+            self.forecasts.backfill(self.prometheus, view.workload_of(), self.clock())
         for batch in self.feed.batches(view, self.restored() if self.feed.history_pending else []):
             self._ingest(batch.samples, batch.source, batch.dropped, batch.minutes_per_sample)
             self.forecasts.observe(batch.samples)

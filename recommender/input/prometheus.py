@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,10 +215,11 @@ class PrometheusSource:
             settings.url, settings.timeout_s, settings.retries, settings.retry_delay_s
         )
 
-    def chunks(self, start: float, end: float) -> Iterator[tuple[float, float]]:
-        """``(first, last)`` evaluation times of each query, ``resolution`` apart, at most
-        ``chunk_s`` per query, aligned to the resolution."""
-        step = self.settings.resolution_s
+    def chunks(self, start: float, end: float, step: float | None = None
+               ) -> Iterator[tuple[float, float]]:
+        """``(first, last)`` evaluation times of each query, ``step`` (default the
+        resolution) apart, at most ``chunk_s`` per query, aligned to the step."""
+        step = step or self.settings.resolution_s
         first = math.ceil(start / step) * step
         per_chunk = max(int(self.settings.chunk_s // step), 1)
         t = first
@@ -246,8 +247,13 @@ class PrometheusSource:
         end: float,
         workload_of: WorkloadOf | None = None,
         stats: FetchStats | None = None,
+        resources: Sequence[str] | None = None,
+        step: float | None = None,
+        namespace: str | None = None,
     ) -> Samples:
-        """Samples of every resource between ``start`` and ``end``, chunk by chunk.
+        """Samples of every resource (or of ``resources``) between ``start`` and ``end``, chunk
+        by chunk, at the resolution (or ``step``), in the configured namespace (or
+        ``namespace``).
 
         Pods are grouped into workloads by ``workload_of`` (e.g. the API) and else by
         kube-state-metrics owners. Raises :class:`SourceUnavailable` when Prometheus is down.
@@ -259,26 +265,27 @@ class PrometheusSource:
             found = workload_of(namespace, pod) if workload_of else None
             return found or owners.workload(namespace, pod)
 
-        step, ns = self.settings.resolution_s, self.settings.namespace
-        queries = (
+        step = step or self.settings.resolution_s
+        ns = namespace or self.settings.namespace
+        queries = [(r, q) for r, q in (
             (CPU, cpu_query(step, ns)),
             (MEMORY, memory_query(step, ns)),
             (GPU, gpu_query(step)),
             (GPU_MEMORY, gpu_memory_query(step)),
             (OOM, oom_query(step, ns)),
-        )
+        ) if resources is None or r in resources]
         parts = []
-        for first, last in self.chunks(start, end):
+        for first, last in self.chunks(start, end, step):
             stats.chunks += 1
             for resource, query in queries:
                 stats.queries += 1
                 series = self.client.query_range(query, first, last, step)
-                parts.append(self.to_samples(series, resource, resolve, stats))
+                parts.append(self.to_samples(series, resource, resolve, stats, ns))
         return Samples.concat(parts)
 
     def to_samples(
         self, series: list[Series], resource: str, resolve: Callable[[str, str], str],
-        stats: FetchStats,
+        stats: FetchStats, namespace: str | None = None,
     ) -> Samples:
         """Series of one resource as samples; NaN, infinite and negative values are dropped
         and counted, as are series without a pod."""
@@ -289,13 +296,14 @@ class PrometheusSource:
                 labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", "")
             )
             times, values = series_arrays(item)
-            if self.settings.namespace and ns != self.settings.namespace:
+            only = namespace or self.settings.namespace
+            if only and ns != only:
                 continue
             if not (ns and pod and container):
                 stats.dropped += len(values)
                 continue
             if resource == OOM:
-                keep = first_of_runs(times, self.settings.resolution_s)
+                keep = first_of_runs(times, self.settings.resolution_s)  # OOMs: default step
                 mask = np.isin(times, keep)
                 times, values = times[mask], values[mask]
             good = np.isfinite(values) & (values >= 0)

@@ -2,6 +2,7 @@
 
 shop: Deployment web (ReplicaSet web-5f7d, pods -a and -b, container app) with an OOM kill
 of web-5f7d-a; pod bad-1 with NaN and negative memory values.
+tide: Deployment api whose CPU rises for two hours every day (forecast backfill).
 ml: StatefulSet trainer (pod trainer-0) on two GPUs with the new dcgm-exporter labels and
 both GR_ENGINE_ACTIVE and GPU_UTIL; StatefulSet legacy (pod legacy-0) with the old labels
 and GPU_UTIL only.
@@ -22,6 +23,14 @@ TRAINER_FB_MIB = {"0": 20000, "1": 10000}
 LEGACY_UTIL = 35.0  # percent
 LEGACY_FB_MIB = 8192
 MODEL_NAME = "NVIDIA A100-SXM4-80GB"
+# tide: Deployment api (ReplicaSet api-7c9d, pods -a and -b): QUIET cores per pod, BUSY for
+# two hours a day starting TIDE_AFTER seconds after the backfill's end (time of day).
+TIDE_PODS = ("api-7c9d-a", "api-7c9d-b")
+TIDE_QUIET, TIDE_BUSY, TIDE_AFTER = 0.25, 2.0, 600
+
+
+def tide_cores(t: float, end: float) -> float:
+    return TIDE_BUSY if (t - end - TIDE_AFTER) % DAY < 2 * HOUR else TIDE_QUIET
 
 
 def _labels(**labels: str) -> str:
@@ -37,6 +46,16 @@ def _num(value: float) -> str:
     if value != value:
         return "NaN"
     return repr(float(value))
+
+
+def _integral(times: list[float], end: float) -> list[float]:
+    """The CPU-seconds counter of a tide pod at each scrape."""
+    total, out = 0.0, []
+    for i, t in enumerate(times):
+        if i:
+            total += tide_cores(t, end) * (t - times[i - 1])
+        out.append(total)
+    return out
 
 
 def openmetrics(start: float, end: float) -> str:
@@ -57,6 +76,9 @@ def openmetrics(start: float, end: float) -> str:
     ] + [  # the pause container and the pod cgroup are ignored
         ({**cadvisor, "namespace": "shop", "pod": "web-5f7d-a", "container": "POD"},
          [(t, 9.0 * (t - start)) for t in times]),
+    ] + [
+        ({**cadvisor, "namespace": "tide", "pod": p, "container": "api"},
+         list(zip(times, _integral(times, end), strict=True))) for p in TIDE_PODS
     ])
     family("container_memory_working_set_bytes", [
         ({**cadvisor, "namespace": "shop", "pod": p, "container": "app"},
@@ -75,6 +97,7 @@ def openmetrics(start: float, end: float) -> str:
           "unit": "byte"}, [(t, float(OOM_LIMIT)) for t in times]) for p in WEB_CPU
     ])
     owners = [("shop", p, "ReplicaSet", "web-5f7d") for p in WEB_CPU] + [
+        ("tide", p, "ReplicaSet", "api-7c9d") for p in TIDE_PODS] + [
         ("ml", "trainer-0", "StatefulSet", "trainer"),
         ("ml", "legacy-0", "StatefulSet", "legacy"),
     ]
@@ -84,8 +107,9 @@ def openmetrics(start: float, end: float) -> str:
         for ns, p, k, n in owners
     ])
     family("kube_replicaset_owner", [
-        ({"namespace": "shop", "replicaset": "web-5f7d", "owner_kind": "Deployment",
-          "owner_name": "web", "owner_is_controller": "true"}, [(t, 1.0) for t in times]),
+        ({"namespace": ns, "replicaset": rs, "owner_kind": "Deployment",
+          "owner_name": name, "owner_is_controller": "true"}, [(t, 1.0) for t in times])
+        for ns, rs, name in (("shop", "web-5f7d", "web"), ("tide", "api-7c9d", "api"))
     ])
     new = {"namespace": "ml", "pod": "trainer-0", "container": "train", "Hostname": "gpu-node",
            "modelName": MODEL_NAME}

@@ -37,7 +37,8 @@ def test_bootstrap_from_prometheus_gives_a_recommendation_at_once(prometheus_ser
         assert 300 * 2**20 * 1.15 <= parse_quantity(entry["target"]["memory"]) < 400 * 2**20
         conditions = {c["type"]: c["status"] for c in status["conditions"]}
         assert conditions == {"RecommendationProvided": "True", "NoPodsMatched": "True"}
-        row = rec.model.find(rec.model.keys[0])
+        (web,) = [k for k in rec.model.keys if k.namespace == "shop"]
+        row = rec.model.find(web)
         assert rec.model.oom_count[row] == 1
         assert rec.gpu is not None and rec.gpu.name == "A100-80GB"  # dcgm modelName
 
