@@ -2,8 +2,9 @@
 
 An HPA asks by listing the External metric ``tidal_forecast`` with a selector on the labels
 ``workload`` (the target's name), ``kind`` and ``signal`` (``cpu``: cores, ``gpu``: busy
-GPUs). Its annotation ``tidal.dev/forecast-lead`` (e.g. ``10m``) is how far ahead to look: the
-workload's cold start plus one loop; without it, ``--forecast-lead``. Every loop the service
+GPUs). How far ahead to look: the HPA's annotation ``tidal.dev/forecast-lead`` (e.g. ``10m``),
+else the workload's cold start measured from its pods (creation to Ready, the median of its
+ready pods) plus one history step and one HPA sync, else ``--forecast-lead``. Every loop the service
 keeps those workloads' demand (:class:`~recommender.model.demand.DemandHistory`), forecasts
 the peak over the lead, publishes it on the board the external metrics API serves and as the
 gauge ``tidal_forecast`` on ``/metrics`` (for KEDA and other Prometheus-based scalers).
@@ -21,6 +22,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from recommender.cluster.api import ApiException, KubeApi
 from recommender.cluster.paths import collection
+from recommender.cluster.targets import PodInfo
 from recommender.duration import parse_duration
 from recommender.history import CPU, GPU, Samples
 from recommender.input.backoff import SourceUnavailable
@@ -34,6 +36,7 @@ METRIC = "tidal_forecast"
 LEAD_ANNOTATION = "tidal.dev/forecast-lead"
 SIGNALS = {"cpu": CPU, "gpu": GPU}
 HPA_API = "/apis/autoscaling/v2"
+HPA_SYNC_S = 15.0  # kube-controller-manager's --horizontal-pod-autoscaler-sync-period
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class ForecastRequest:
     kind: str
     name: str
     signal: str
-    lead_s: float
+    lead_s: float | None  # the HPA's tidal.dev/forecast-lead; None: measured or the default
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -55,14 +58,13 @@ class ForecastRequest:
         return {"workload": self.name, "kind": self.kind, "signal": self.signal}
 
 
-def forecast_requests(hpa: Mapping[str, Any], default_lead_s: float) -> tuple[
-        list[ForecastRequest], list[str]]:
+def forecast_requests(hpa: Mapping[str, Any]) -> tuple[list[ForecastRequest], list[str]]:
     """The requests of one ``autoscaling/v2`` HPA, and problems to log (bad lead or signal)."""
     meta, spec = hpa.get("metadata") or {}, hpa.get("spec") or {}
     name = f"{meta.get('namespace')}/{meta.get('name')}"
     target = spec.get("scaleTargetRef") or {}
     problems: list[str] = []
-    lead = default_lead_s
+    lead: float | None = None
     raw_lead = (meta.get("annotations") or {}).get(LEAD_ANNOTATION)
     if raw_lead is not None:
         try:
@@ -71,8 +73,8 @@ def forecast_requests(hpa: Mapping[str, Any], default_lead_s: float) -> tuple[
                 raise ValueError(f"must be positive, got {raw_lead!r}")
         except ValueError as exc:
             problems.append(f"HorizontalPodAutoscaler {name}: annotation {LEAD_ANNOTATION}: "
-                            f"{exc}; using {default_lead_s:g}s")
-            lead = default_lead_s
+                            f"{exc}; using the measured cold start")
+            lead = None
     requests = []
     for metric in spec.get("metrics") or []:
         external = (metric or {}).get("external") or {}
@@ -100,10 +102,15 @@ class ForecastService:
                  step_s: float = 300.0, default_lead_s: float = 900.0) -> None:
         self.board, self.default_lead_s, self.step_s = board, default_lead_s, step_s
         self._logged: set[str] = set()
+        registry = registry or CollectorRegistry()
+        self.lead_gauge = Gauge("tidal_forecast_lead_seconds", "How far ahead tidal_forecast "
+                                "looks: the HPA's annotation, else the measured cold start "
+                                "plus one step", ["namespace", "workload", "kind", "signal"],
+                                registry=registry)
         self.gauge = Gauge(METRIC, "Tidal's forecast of the workload's demand peak over the "
                            "coming lead (cores or busy GPUs)",
                            ["namespace", "workload", "kind", "signal"],
-                           registry=registry or CollectorRegistry())
+                           registry=registry)
         self.reset()
 
     def reset(self) -> None:
@@ -111,6 +118,7 @@ class ForecastService:
         self.history = DemandHistory(self.step_s)
         self.requests: list[ForecastRequest] = []
         self._backfilled: set[tuple[str, str, str]] = set()
+        self.cold_starts: dict[tuple[str, str], float] = {}
         self.board.publish(METRIC, [])
         self.gauge.clear()
 
@@ -127,11 +135,11 @@ class ForecastService:
     def set_requests(self, hpas: Iterable[Mapping[str, Any]]) -> None:
         requests: dict[tuple[str, str, str], ForecastRequest] = {}
         for hpa in hpas:
-            found, problems = forecast_requests(hpa, self.default_lead_s)
+            found, problems = forecast_requests(hpa)
             for problem in problems:
                 self._warn_once(problem)
-            for r in found:  # two HPAs on one series: the longer lead serves both
-                if r.key not in requests or requests[r.key].lead_s < r.lead_s:
+            for r in found:  # two HPAs on one series: the longer explicit lead serves both
+                if r.key not in requests or (requests[r.key].lead_s or 0) < (r.lead_s or 0):
                     requests[r.key] = r
         self.requests = list(requests.values())
         self.history.track(r.key for r in self.requests)
@@ -158,6 +166,26 @@ class ForecastService:
             self._backfilled.update(key for key in pending if key[0] == namespace)
         return read
 
+    def observe_pods(self, pods: Iterable[PodInfo]) -> None:
+        """Measure each workload's cold start: the median creation-to-Ready time of its ready
+        pods (remembered once its pods are old)."""
+        times: dict[tuple[str, str], list[float]] = {}
+        for pod in pods:
+            if pod.ready_after_s is not None:
+                times.setdefault((pod.namespace, pod.workload), []).append(pod.ready_after_s)
+        for key, seconds in times.items():
+            self.cold_starts[key] = float(np.median(seconds))
+
+    def lead_of(self, request: ForecastRequest) -> float:
+        """The HPA's explicit lead; else the measured cold start plus one history step (and
+        one HPA sync); else ``--forecast-lead``."""
+        if request.lead_s is not None:
+            return request.lead_s
+        cold = self.cold_starts.get((request.namespace, f"{request.kind}/{request.name}"))
+        if cold is None:
+            return self.default_lead_s
+        return cold + self.step_s + HPA_SYNC_S
+
     def _warn_once(self, message: str) -> None:
         """Warn the first time, then at debug level: a loop repeats every minute."""
         if message in self._logged:
@@ -173,10 +201,13 @@ class ForecastService:
 
     def publish(self, now: float) -> int:
         """Forecast every requested series; returns how many have a value."""
-        values = self.history.forecast(now, [r.lead_s for r in self.requests])  # same order
+        leads = [self.lead_of(r) for r in self.requests]
+        values = self.history.forecast(now, leads)  # rows are in request order
         published = []
         self.gauge.clear()
-        for r, value in zip(self.requests, values.tolist(), strict=True):
+        self.lead_gauge.clear()
+        for r, lead, value in zip(self.requests, leads, values.tolist(), strict=True):
+            self.lead_gauge.labels(r.namespace, r.name, r.kind, r.signal).set(lead)
             if np.isfinite(value):
                 published.append(MetricValue(r.namespace, r.labels, value, now))
                 self.gauge.labels(r.namespace, r.name, r.kind, r.signal).set(value)

@@ -191,6 +191,7 @@ class Recommender:
             self.bootstrap(view)
             phase("bootstrap")
         self.forecasts.refresh(self.api, self.settings.namespace, self.settings.page_size)
+        self.forecasts.observe_pods(view.pods)
         if self.prometheus is not None:
             self.forecasts.backfill(self.prometheus, view.workload_of(), self.clock())
         for batch in self.feed.batches(view, self.restored() if self.feed.history_pending else []):

@@ -49,7 +49,19 @@ def pod_info(obj: Mapping[str, Any], index: TargetIndex) -> PodInfo | None:
         containers=tuple(str(c.get("name", "")) for c in containers),
         memory_requests={c.get("name", ""): _memory(c.get("resources")) for c in containers},
         oom_kills=tuple(ooms),
+        ready_after_s=_ready_after(meta, status),
     )
+
+
+def _ready_after(meta: Mapping[str, Any], status: Mapping[str, Any]) -> float | None:
+    """Seconds from the pod's creation to its Ready condition turning True, while it is."""
+    created = parse_time(meta.get("creationTimestamp"))
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Ready" and condition.get("status") == "True":
+            ready = parse_time(condition.get("lastTransitionTime"))
+            if created is not None and ready is not None and ready >= created:
+                return ready - created
+    return None
 
 
 def oom_samples(pods: Iterable[PodInfo], seen: set[tuple[str, str, str, float]]) -> Samples:

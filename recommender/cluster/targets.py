@@ -76,3 +76,4 @@ class PodInfo:
     containers: tuple[str, ...]
     memory_requests: Mapping[str, float]
     oom_kills: tuple[tuple[str, float], ...] = ()  # (container, finishedAt) of OOMKilled
+    ready_after_s: float | None = None  # creation to Ready (the cold start), if Ready

@@ -7,6 +7,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from recommender.cluster.forecasts import ForecastService, forecast_requests
+from recommender.cluster.pods import pod_info
+from recommender.cluster.targets import PodInfo, TargetIndex
 from recommender.history import Samples
 from recommender.metrics_api.board import MetricBoard
 from recommender.metrics_api.selectors import parse_selector
@@ -35,7 +37,7 @@ def test_requests_come_from_external_tidal_forecast_metrics():
         {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization"}}},
         external({"workload": "web", "signal": "gpu"}),
         external({"workload": "web"}, name="qps"),
-    ], annotations={"tidal.dev/forecast-lead": "30m"}), 900)
+    ], annotations={"tidal.dev/forecast-lead": "30m"}))
     assert problems == []
     assert [(r.namespace, r.kind, r.name, r.signal, r.lead_s) for r in reqs] == [
         ("shop", "Deployment", "web", "gpu", 1800.0)]
@@ -45,8 +47,8 @@ def test_requests_come_from_external_tidal_forecast_metrics():
 def test_bad_lead_and_signal_are_reported_not_fatal():
     reqs, problems = forecast_requests(hpa(metrics=[
         external({"workload": "web", "signal": "memory"}), external({"workload": "web"}),
-    ], annotations={"tidal.dev/forecast-lead": "soon"}), 900)
-    assert [(r.signal, r.lead_s) for r in reqs] == [("cpu", 900)]
+    ], annotations={"tidal.dev/forecast-lead": "soon"}))
+    assert [(r.signal, r.lead_s) for r in reqs] == [("cpu", None)]  # measured, or the default
     assert any("tidal.dev/forecast-lead" in p and "invalid duration" in p for p in problems)
     assert any("signal 'memory'" in p for p in problems)
 
@@ -102,3 +104,34 @@ def test_service_without_recent_samples_publishes_nothing():
     service.set_requests([hpa(metrics=[external({"workload": "web"})])])
     service.observe(tide(["a"], T0, T0 + 3600))
     assert service.publish(T0 + 3 * 3600) == 0  # two hours since the last sample
+
+
+def test_lead_is_the_annotation_else_the_measured_cold_start_else_the_default():
+    service = ForecastService(MetricBoard(), step_s=300, default_lead_s=900)
+    service.set_requests([hpa(metrics=[external({"workload": "web"})]),
+                          hpa("api", metrics=[external({"workload": "api"})],
+                              annotations={"tidal.dev/forecast-lead": "20m"})])
+    web, api = sorted(service.requests, key=lambda r: r.name, reverse=True)
+    assert (service.lead_of(web), service.lead_of(api)) == (900, 1200)
+    pods = [PodInfo("shop", f"web-{i}", "Deployment/web", ("app",), {}, ready_after_s=s)
+            for i, s in enumerate((400.0, 480.0, 9000.0))]
+    pods.append(PodInfo("shop", "web-new", "Deployment/web", ("app",), {}))  # not Ready yet
+    service.observe_pods(pods)
+    assert service.lead_of(web) == 480.0 + 300 + 15  # median cold start + a step + a sync
+    assert service.lead_of(api) == 1200  # an explicit lead wins
+    service.observe_pods([])  # the pods are gone: the measurement stays
+    assert service.lead_of(web) == 795.0
+
+
+def test_pod_ready_after_creation():
+    pod = {"metadata": {"name": "web-1", "namespace": "shop",
+                        "creationTimestamp": "2026-12-06T10:00:00Z"},
+           "spec": {"containers": [{"name": "app"}]},
+           "status": {"phase": "Running", "conditions": [
+               {"type": "PodScheduled", "status": "True",
+                "lastTransitionTime": "2026-12-06T10:00:01Z"},
+               {"type": "Ready", "status": "True",
+                "lastTransitionTime": "2026-12-06T10:07:30Z"}]}}
+    assert pod_info(pod, TargetIndex()).ready_after_s == 450.0
+    pod["status"]["conditions"][1]["status"] = "False"
+    assert pod_info(pod, TargetIndex()).ready_after_s is None
