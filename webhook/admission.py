@@ -15,7 +15,7 @@ from recommender.vpa import GROUP as VPA_GROUP
 from recommender.vpa import PLURAL as VPA_PLURAL
 from recommender.vpa import parse_vpa, validate_vpa
 from webhook import review as rv
-from webhook.conflicts import duplicate_vpa, hpa_conflict, vpa_conflict
+from webhook.conflicts import duplicate_vpa, forecast_note, hpa_conflict, vpa_conflict
 from webhook.hpa import parse_hpa
 from webhook.memo import PatchMemo
 from webhook.state import ClusterState
@@ -134,10 +134,12 @@ def _validate_hpa(request: AdmissionRequest, state: ClusterState) -> tuple[Admis
         return rv.allow(
             uid, [f"tidal: HPA/VPA conflict checks skipped: {_no_state(state)}"]
         ), "skipped"
-    message = hpa_conflict(hpa, [entry.vpa for entry in state.vpas(hpa.namespace)])
+    vpas = [entry.vpa for entry in state.vpas(hpa.namespace)]
+    message = hpa_conflict(hpa, vpas)
     if message:
         return rv.deny(uid, message), "denied"
-    return rv.allow(uid), "allowed"
+    note = forecast_note(hpa, vpas)
+    return rv.allow(uid, [note] if note else []), "allowed"
 
 
 def _validate_vpa(request: AdmissionRequest, state: ClusterState) -> tuple[AdmissionReview, str]:
@@ -158,10 +160,12 @@ def _validate_vpa(request: AdmissionRequest, state: ClusterState) -> tuple[Admis
             uid, [f"tidal: HPA/VPA conflict checks skipped: {_no_state(state)}"]
         ), "skipped"
     others = [entry.vpa for entry in state.vpas(vpa.namespace)]
-    message = duplicate_vpa(vpa, others) or vpa_conflict(vpa, state.hpas(vpa.namespace))
+    hpas = list(state.hpas(vpa.namespace))
+    message = duplicate_vpa(vpa, others) or vpa_conflict(vpa, hpas)
     if message:
         return rv.deny(uid, message), "denied"
-    return rv.allow(uid), "allowed"
+    notes = [n for hpa in hpas if (n := forecast_note(hpa, [vpa]))]
+    return rv.allow(uid, notes[:1]), "allowed"
 
 
 _VALIDATORS = {HPA: _validate_hpa, VPA: _validate_vpa}

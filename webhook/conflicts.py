@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from recommender.vpa import ACTIVE_UPDATE_MODES, Vpa
-from webhook.hpa import Hpa, ResourceMetric, conflicting_metrics
+from webhook.hpa import FORECAST_METRIC, Hpa, ResourceMetric, conflicting_metrics
 
 _RESOURCES = ("cpu", "memory")
 
@@ -44,11 +44,12 @@ def _ways_out(metric: ResourceMetric, hpa: Hpa) -> tuple[str, str]:
     used = {m.resource for m in conflicting_metrics(hpa)}
     others = ", ".join(r for r in _RESOURCES if r not in used)
     off = "set its updateMode to Off"
+    hpa_fix = f"scale the HPA on a custom or external metric such as {FORECAST_METRIC}"
     if not others:
-        return "set the VPA's updateMode to Off", "scale the HPA on a custom or external metric"
+        return "set the VPA's updateMode to Off", hpa_fix
     scope = f" for container {metric.container}" if metric.container else ""
     vpa_fixes = f"set the VPA's controlledResources{scope} to [{others}], or {off}"
-    return vpa_fixes, "scale the HPA on a custom or external metric"
+    return vpa_fixes, hpa_fix
 
 
 def _what(vpa: Vpa, metric: ResourceMetric) -> str:
@@ -105,4 +106,17 @@ def duplicate_vpa(vpa: Vpa, others: Iterable[Vpa]) -> str | None:
                 f"VerticalPodAutoscaler {other.key} already targets; two VPAs for one workload "
                 f"give undefined results. Delete one of them or target another workload."
             )
+    return None
+
+
+def forecast_note(hpa: Hpa, vpas: Iterable[Vpa]) -> str | None:
+    """Why an HPA on ``tidal_forecast`` and an active VPA on the same workload are compatible
+    (a warning kubectl prints), else None."""
+    if FORECAST_METRIC not in hpa.external:
+        return None
+    for vpa in sorted(vpas, key=lambda v: (v.creation_timestamp, v.name)):
+        if _same_target(vpa, hpa) and vpa.update_mode in ACTIVE_UPDATE_MODES:
+            # A warning: kubectl shows up to 120 characters.
+            return (f"{FORECAST_METRIC} is absolute demand: HPA {hpa.name} and VPA {vpa.name} "
+                    "are compatible (VPA requests do not move it)")
     return None

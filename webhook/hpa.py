@@ -1,4 +1,5 @@
-"""HorizontalPodAutoscaler (autoscaling/v1 and v2) reduced to the resource metrics it scales on."""
+"""HorizontalPodAutoscaler (autoscaling/v1 and v2) reduced to the resource metrics it scales on
+(and the names of its External metrics)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ CONFLICTING_RESOURCES = (CPU, MEMORY)
 # autoscaling/v1 without targetCPUUtilizationPercentage, and v2 without metrics, mean this.
 DEFAULT_CPU_UTILIZATION = 80
 
+FORECAST_METRIC = "tidal_forecast"  # Tidal's External metric: absolute demand, not utilisation
 _TARGET_WORDS = {"Utilization": "utilization", "AverageValue": "average value", "Value": "value"}
 
 
@@ -40,6 +42,7 @@ class Hpa:
     target_kind: str
     target_name: str
     metrics: tuple[ResourceMetric, ...]
+    external: tuple[str, ...] = ()  # names of its External metrics (e.g. tidal_forecast)
 
     @property
     def key(self) -> str:
@@ -75,6 +78,7 @@ def parse_hpa(obj: Mapping[str, Any], version: str = "v2") -> Hpa:
     if not isinstance(ref, Mapping) or not ref.get("kind") or not ref.get("name"):
         raise ValueError("spec.scaleTargetRef: Required value")
     metrics: list[ResourceMetric] = []
+    external: list[str] = []
     if version == "v1":
         metrics.append(ResourceMetric(CPU))
     else:
@@ -85,12 +89,17 @@ def parse_hpa(obj: Mapping[str, Any], version: str = "v2") -> Hpa:
             metric = _v2_metric(raw) if isinstance(raw, Mapping) else None
             if metric is not None:
                 metrics.append(metric)
+            elif isinstance(raw, Mapping) and raw.get("type") == "External":
+                name = ((raw.get("external") or {}).get("metric") or {}).get("name")
+                if isinstance(name, str):
+                    external.append(name)
     return Hpa(
         namespace=str(meta.get("namespace") or "default"),
         name=str(meta.get("name") or ""),
         target_kind=str(ref["kind"]),
         target_name=str(ref["name"]),
         metrics=tuple(metrics),
+        external=tuple(external),
     )
 
 

@@ -12,8 +12,8 @@ from .helpers import run
 EXAMPLE = (
     "HorizontalPodAutoscaler default/web scales Deployment/web on cpu utilization, but "
     "VerticalPodAutoscaler default/web-vpa (updateMode Recreate) also controls cpu of "
-    "Deployment/web. Scale the HPA on a custom or external metric, set the VPA's "
-    "controlledResources to [memory], or set its updateMode to Off."
+    "Deployment/web. Scale the HPA on a custom or external metric such as tidal_forecast, set "
+    "the VPA's controlledResources to [memory], or set its updateMode to Off."
 )
 
 
@@ -99,7 +99,8 @@ def test_vpa_mirror_case_is_denied() -> None:
         "VerticalPodAutoscaler default/web-vpa (updateMode Recreate) controls cpu of "
         "Deployment/web, but HorizontalPodAutoscaler default/web already scales Deployment/web "
         "on cpu utilization. Set the VPA's controlledResources to [memory], or set its "
-        "updateMode to Off, or scale the HPA on a custom or external metric."
+        "updateMode to Off, or scale the HPA on a custom or external metric such as "
+        "tidal_forecast."
     )
     memory_only = b.vpa(policies=[{"containerName": "*", "controlledResources": ["memory"]}])
     assert validate(memory_only, [b.hpa_v2()])["allowed"] is True
@@ -201,3 +202,30 @@ def test_unknown_kinds_and_deletes_are_allowed() -> None:
         and "no validation for example.com/widgets" in response["warnings"][0]
     )
     assert validate(b.hpa_v2(), [b.vpa()], operation="DELETE")["allowed"] is True
+
+
+FORECAST = {"type": "External", "external": {
+    "metric": {"name": "tidal_forecast",
+               "selector": {"matchLabels": {"workload": "web", "signal": "cpu"}}},
+    "target": {"type": "AverageValue", "averageValue": "800m"}}}
+
+
+def _warnings(response: dict) -> list[str]:
+    return response.get("warnings") or []
+
+
+def test_hpa_on_tidal_forecast_beside_an_active_vpa_is_allowed_and_explained() -> None:
+    response = validate(b.hpa_v2(metrics=[FORECAST]), [b.vpa()])
+    assert response["allowed"] is True
+    (note,) = _warnings(response)
+    assert note == ("tidal_forecast is absolute demand: HPA web and VPA web-vpa are "
+                    "compatible (VPA requests do not move it)")
+    # The mirror: a VPA created beside that HPA gets the same explanation.
+    response = validate(b.vpa(), [b.hpa_v2(metrics=[FORECAST])])
+    assert response["allowed"] is True and len(_warnings(response)) == 1
+    # With cpu utilisation too, the conflict still denies.
+    assert "also controls cpu" in denied(validate(
+        b.hpa_v2(metrics=[FORECAST, b.resource_metric("cpu")]), [b.vpa()]))
+    # No VPA, or one that is Off: nothing to explain.
+    assert _warnings(validate(b.hpa_v2(metrics=[FORECAST]), [])) == []
+    assert _warnings(validate(b.hpa_v2(metrics=[FORECAST]), [b.vpa(mode="Off")])) == []
