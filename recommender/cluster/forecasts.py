@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 METRIC = "tidal_forecast"
 LEAD_ANNOTATION = "tidal.dev/forecast-lead"
+QUERY_ANNOTATION = "tidal.dev/forecast-query."  # + signal name: the PromQL of that signal
 SIGNALS = {"cpu": CPU, "gpu": GPU}
+QUERY_PREFIX = "promql:"  # history keys of PromQL signals
 HPA_API = "/apis/autoscaling/v2"
 HPA_SYNC_S = 15.0  # kube-controller-manager's --horizontal-pod-autoscaler-sync-period
 
@@ -48,10 +50,12 @@ class ForecastRequest:
     name: str
     signal: str
     lead_s: float | None  # the HPA's tidal.dev/forecast-lead; None: measured or the default
+    query: str | None = None  # PromQL of a signal other than cpu and gpu
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.namespace, f"{self.kind}/{self.name}", SIGNALS[self.signal])
+        resource = SIGNALS.get(self.signal) or f"{QUERY_PREFIX}{self.signal}"
+        return (self.namespace, f"{self.kind}/{self.name}", resource)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -82,16 +86,18 @@ def forecast_requests(hpa: Mapping[str, Any]) -> tuple[list[ForecastRequest], li
             continue
         labels = ((external.get("metric") or {}).get("selector") or {}).get("matchLabels") or {}
         signal = labels.get("signal", "cpu")
-        if signal not in SIGNALS:
+        query = (meta.get("annotations") or {}).get(QUERY_ANNOTATION + signal)
+        if signal not in SIGNALS and not query:
             problems.append(f"HorizontalPodAutoscaler {name}: tidal_forecast signal {signal!r} "
-                            f"is not one of {', '.join(SIGNALS)}")
+                            f"is not one of {', '.join(SIGNALS)} and the HPA has no annotation "
+                            f"{QUERY_ANNOTATION}{signal} with its PromQL")
             continue
         workload = labels.get("workload", target.get("name", ""))
         kind = labels.get("kind", target.get("kind", "")) if workload == target.get("name") \
             else labels.get("kind", "Deployment")
         if workload and kind:
             requests.append(ForecastRequest(meta.get("namespace", ""), kind, workload, signal,
-                                            lead))
+                                            lead, None if signal in SIGNALS else query))
     return requests, problems
 
 
@@ -119,6 +125,7 @@ class ForecastService:
         self.requests: list[ForecastRequest] = []
         self._backfilled: set[tuple[str, str, str]] = set()
         self.cold_starts: dict[tuple[str, str], float] = {}
+        self._polled: dict[tuple[str, str, str], float] = {}
         self.board.publish(METRIC, [])
         self.gauge.clear()
 
@@ -149,7 +156,8 @@ class ForecastService:
         """Fill newly requested workloads' history from Prometheus (the last ``days``, at the
         history's step), so their first forecasts already know the daily tide; a failed fetch
         is retried next loop. Returns the samples read."""
-        pending = [key for key in self.history.rows if key not in self._backfilled]
+        pending = [key for key in self.history.rows
+                   if key not in self._backfilled and not key[2].startswith(QUERY_PREFIX)]
         read = 0
         for namespace in sorted({key[0] for key in pending}):
             resources = sorted({key[2] for key in pending if key[0] == namespace})
@@ -195,6 +203,39 @@ class ForecastService:
             self._logged.clear()
         self._logged.add(message)
         log.warning("%s", message)
+
+    def poll_queries(self, prometheus: PrometheusSource, now: float) -> int:
+        """Evaluate the PromQL signals since their last poll (the last ``days`` at first), at
+        the history's step, summing the series each returns; returns the points read."""
+        read = 0
+        for r in self.requests:
+            if r.query is None:
+                continue
+            since = self._polled.get(r.key, now - self.history.keep * self.step_s)
+            start = (np.floor(since / self.step_s) + 1) * self.step_s
+            if start > now:
+                continue
+            try:
+                series = prometheus.client.query_range(r.query, start, now, self.step_s)
+            except SourceUnavailable as exc:
+                self._warn_once(f"HorizontalPodAutoscaler for {r.namespace}/{r.name}: "
+                                f"{QUERY_ANNOTATION}{r.signal}: {exc}")
+                continue
+            totals: dict[float, float] = {}
+            for item in series:
+                for t, v in item.get("values") or []:
+                    value = float(v)
+                    if np.isfinite(value):
+                        totals[float(t)] = totals.get(float(t), 0.0) + value
+            if totals:
+                times = np.array(sorted(totals))
+                # A point at t is the value over the step ending at t: its bucket is the one
+                # before t, so a forecast at t sees it.
+                self.history.put(r.key, times - self.step_s / 2,
+                                 np.array([totals[t] for t in times]))
+                read += len(times)
+            self._polled[r.key] = now
+        return read
 
     def observe(self, samples: Samples) -> None:
         self.history.add(samples)

@@ -194,6 +194,7 @@ class Recommender:
         self.forecasts.observe_pods(view.pods)
         if self.prometheus is not None:
             self.forecasts.backfill(self.prometheus, view.workload_of(), self.clock())
+            self.forecasts.poll_queries(self.prometheus, self.clock())
         for batch in self.feed.batches(view, self.restored() if self.feed.history_pending else []):
             self._ingest(batch.samples, batch.source, batch.dropped, batch.minutes_per_sample)
             self.forecasts.observe(batch.samples)

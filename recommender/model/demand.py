@@ -50,7 +50,7 @@ class DemandHistory:
         if not self.rows or not len(samples):
             return 0
         written = 0
-        for resource in {key[2] for key in self.rows}:
+        for resource in {key[2] for key in self.rows} & set(samples.resource.tolist()):
             grid = demand_grid(samples, resource, self.step)
             if not grid.keys:
                 continue
@@ -68,6 +68,18 @@ class DemandHistory:
                 self.values[row, cols] = np.fmax(self.values[row, cols], part)
                 written += int(np.isfinite(part).sum())
         return written
+
+    def put(self, key: Key, times: np.ndarray, values: np.ndarray) -> None:
+        """Merge one tracked series' values (already summed) at ``times``."""
+        row = self.rows.get(key)
+        if row is None or not len(times):
+            return
+        buckets = np.floor(np.asarray(times) / self.step).astype(np.int64)
+        self._advance(int(buckets.max()))
+        assert self.base is not None
+        cols = buckets - self.base
+        keep = cols >= 0
+        np.fmax.at(self.values[row], cols[keep], np.asarray(values, dtype=np.float32)[keep])
 
     def _advance(self, bucket: int) -> None:
         if self.base is None:

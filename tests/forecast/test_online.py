@@ -135,3 +135,14 @@ def test_pod_ready_after_creation():
     assert pod_info(pod, TargetIndex()).ready_after_s == 450.0
     pod["status"]["conditions"][1]["status"] = "False"
     assert pod_info(pod, TargetIndex()).ready_after_s is None
+
+
+def test_a_signal_of_ones_own_needs_its_promql_annotation():
+    query = 'sum(rate(http_requests_total{service="web"}[1m]))'
+    reqs, problems = forecast_requests(hpa(metrics=[
+        external({"workload": "web", "signal": "qps"}),
+        external({"workload": "web", "signal": "queue"}),
+    ], annotations={"tidal.dev/forecast-query.qps": query}))
+    assert [(r.signal, r.query, r.key[2]) for r in reqs] == [("qps", query, "promql:qps")]
+    (problem,) = problems
+    assert "signal 'queue'" in problem and "tidal.dev/forecast-query.queue" in problem
