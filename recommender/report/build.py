@@ -44,6 +44,7 @@ from recommender.report.model import (
     Savings,
 )
 from recommender.report.prices import Prices
+from recommender.report.release import gpu_releases
 from recommender.report.usage import distribution, gpu_activity, pod_activity, usage_stats
 from recommender.vpa import Vpa
 
@@ -398,4 +399,5 @@ def build_report(inputs: ReportInputs) -> Report:
         cluster=cluster,
         history=history,
         notes=notes,
+        releases=gpu_releases(inputs.samples, builder.gpu_reports),
     )

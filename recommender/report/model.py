@@ -161,6 +161,34 @@ class GpuReport:
 
 
 @dataclass(frozen=True)
+class GpuRelease:
+    """One GPU workload's schedule."""
+
+    namespace: str
+    workload: str  # Kind/name
+    gpus_per_replica: float
+    replicas: int  # now (the workload's replicas, else the most pods seen at once)
+    needed: tuple[float, ...]  # GPUs needed per UTC hour of the day (24 values)
+    busy_peak: tuple[float, ...]  # the busiest summed busy GPUs per UTC hour of the day
+
+    @property
+    def held(self) -> float:
+        return self.replicas * self.gpus_per_replica
+
+    @property
+    def freed_gpu_hours_per_day(self) -> float:
+        return float(sum(max(self.held - n, 0.0) for n in self.needed))
+
+    @property
+    def min_replicas(self) -> int:
+        return max(1, round(min(self.needed) / self.gpus_per_replica))
+
+    @property
+    def max_replicas(self) -> int:
+        return max(self.replicas, round(max(self.needed) / self.gpus_per_replica))
+
+
+@dataclass(frozen=True)
 class Savings:
     """Monthly savings of one namespace (or the cluster) by resource."""
 
@@ -188,6 +216,7 @@ class Report:
     cluster: Savings
     history: dict[str, float | int]  # first/last sample time, samples
     notes: list[str] = field(default_factory=list)
+    releases: list[GpuRelease] = field(default_factory=list)  # GPU release schedule
 
     def counts(self) -> dict[str, int]:
         """Containers by their most severe status."""

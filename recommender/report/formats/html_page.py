@@ -13,6 +13,7 @@ from recommender.report.formats import svg
 from recommender.report.formats import text as T
 from recommender.report.formats.patch import container_patch
 from recommender.report.model import ContainerReport, Report
+from recommender.report.release import TARGET_UTILIZATION, suggested_hpa_yaml
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;
@@ -148,6 +149,23 @@ def _gpus(report: Report) -> list[str]:
     return out
 
 
+def _releases(report: Report) -> list[str]:
+    if not report.releases:
+        return []
+    out = ["<h2>GPU release schedule</h2>",
+           f"<p>GPUs held now against the GPUs each hour needs (replicas at "
+           f"{TARGET_UTILIZATION:.0%} busy for the hour's busiest moment): an HPA on "
+           "<code>tidal_forecast</code> gives the difference back for batch or training "
+           "work.</p>"]
+    for r in report.releases:
+        out.append(f"<h3>{escape(r.namespace)}/{escape(r.workload)}: "
+                   f"{r.freed_gpu_hours_per_day:g} GPU-hours a day could be freed</h3>")
+        out.append(svg.hourly_chart(r.held, r.needed,
+                                    f"{r.namespace}/{r.workload}: GPUs held vs needed"))
+        out.append(f"<pre>{escape(suggested_hpa_yaml(r))}</pre>")
+    return out
+
+
 def _savings(report: Report) -> list[str]:
     cur = report.prices.currency
     out = ["<h2>Savings by namespace (monthly, estimated)</h2>"]
@@ -189,6 +207,7 @@ def render(report: Report) -> str:
     ]
     body += _savings(report)
     body += _gpus(report)
+    body += _releases(report)
     body += _workloads(report)
     body += [f'<p class="note">{escape(note)}</p>' for note in report.notes]
     return (

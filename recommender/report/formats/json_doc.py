@@ -13,11 +13,13 @@ from recommender.report.formats.text import timestamp
 from recommender.report.model import (
     LINE_FIELDS,
     ContainerReport,
+    GpuRelease,
     GpuReport,
     Report,
     ResourceLine,
     Savings,
 )
+from recommender.report.release import suggested_hpa
 from recommender.report.usage import UsageStats
 
 API_VERSION = "tidal.dev/v1alpha1"
@@ -137,6 +139,20 @@ def _gpu(g: GpuReport) -> dict[str, Any]:
     }
 
 
+def _release(r: GpuRelease) -> dict[str, Any]:
+    return {
+        "namespace": r.namespace,
+        "workload": r.workload,
+        "gpusPerReplica": r.gpus_per_replica,
+        "replicas": r.replicas,
+        "heldGpus": r.held,
+        "neededGpusByHour": list(r.needed),
+        "busyGpusPeakByHour": [round(v, 4) for v in r.busy_peak],
+        "freedGpuHoursPerDay": r.freed_gpu_hours_per_day,
+        "suggestedHpa": suggested_hpa(r),
+    }
+
+
 def _savings(s: Savings) -> dict[str, Any]:
     out: dict[str, Any] = {"namespace": s.namespace} if s.namespace else {}
     out.update(s.by_resource)
@@ -172,6 +188,7 @@ def document(report: Report, rounding: Rounding | None = None) -> dict[str, Any]
         },
         "containers": [_container(c, rounding) for c in report.containers],
         "gpus": [_gpu(g) for g in report.gpus],
+        "gpuReleaseSchedule": [_release(r) for r in report.releases],
         "savings": {
             "namespaces": [_savings(s) for s in report.namespaces],
             "cluster": _savings(report.cluster),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from recommender.report.formats import text as T
 from recommender.report.model import Report
+from recommender.report.release import suggested_hpa_yaml
 
 _ICON = {"under": "🔺", "no-request": "🔺", "over": "🔻", "ok": "✅"}
 
@@ -71,6 +72,16 @@ def render(report: Report) -> str:
                 memory,
                 options,
             )) + " |")
+    if report.releases:
+        out += ["", "## GPU release schedule", "",
+                "| Workload | Held | Needed by UTC hour (00-23) | GPU-hours a day to free |",
+                "|---|---:|---|---:|"]
+        out += [f"| {r.namespace}/{r.workload} | {r.held:g} | "
+                f"{' '.join(f'{n:g}' for n in r.needed)} | {r.freed_gpu_hours_per_day:g} |"
+                for r in report.releases]
+        out += ["", "Suggested HPA (scales on `tidal_forecast`, see docs/forecast.md):", ""]
+        for r in report.releases:
+            out += ["```yaml", suggested_hpa_yaml(r).rstrip(), "```"]
     out += ["", "## Savings by namespace (monthly, estimated)", "",
             "| Namespace | CPU | Memory | GPU | Now | Recommended | Saving |",
             "|---|---:|---:|---:|---:|---:|---:|"]

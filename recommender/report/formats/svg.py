@@ -155,3 +155,44 @@ def line_chart(
                     f'<text x="{lx + 14}" y="17" font-size="11" fill="#333">{escape(name)}</text>')
         lx += 14 + 7 * len(name) + 20
     return _svg(width, height, label, body)
+
+
+def hourly_chart(held: float, needed: Sequence[float], label: str, width: int = 720,
+                 height: int = 220) -> str:
+    """GPUs needed per UTC hour (bars) against GPUs held (a line), axes in GPUs and hours."""
+    left, right, top, bottom = 44, 12, 24, 30
+    peak = max([held, *needed, 1.0])
+    plot_w, plot_h = width - left - right, height - top - bottom
+    slot = plot_w / 24
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - v / peak)
+
+    body = [f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>']
+    for i in range(5):
+        v = peak * i / 4
+        body.append(f'<line x1="{left}" y1="{_f(y(v))}" x2="{width - right}" y2="{_f(y(v))}" '
+                    f'stroke="{GRID}"/><text x="{left - 4}" y="{_f(y(v))}" font-size="10" '
+                    f'text-anchor="end" dominant-baseline="middle" fill="{AXIS}">'
+                    f"{v:.3g}</text>")
+    body.append(f'<text x="12" y="{top + plot_h / 2}" font-size="10" fill="{AXIS}" '
+                f'text-anchor="middle" transform="rotate(-90 12 {top + plot_h / 2})">GPUs</text>')
+    for hour, value in enumerate(needed):
+        x = left + hour * slot + 1
+        body.append(f'<rect class="needed" x="{_f(x)}" y="{_f(y(value))}" '
+                    f'width="{_f(slot - 2)}" height="{_f(top + plot_h - y(value))}" '
+                    f'fill="{USAGE}"><title>{hour:02d}:00 UTC: {value:g} GPUs needed</title>'
+                    "</rect>")
+        if hour % 3 == 0:
+            body.append(f'<text x="{_f(x + slot / 2)}" y="{height - 14}" font-size="10" '
+                        f'text-anchor="middle" fill="{AXIS}">{hour:02d}</text>')
+    body.append(f'<text x="{left + plot_w / 2}" y="{height - 2}" font-size="10" '
+                f'text-anchor="middle" fill="{AXIS}">hour of day (UTC)</text>')
+    body.append(f'<line class="held" x1="{left}" y1="{_f(y(held))}" x2="{width - right}" '
+                f'y2="{_f(y(held))}" stroke="{CURRENT}" stroke-width="2.5"/>')
+    body.append(f'<rect x="{left}" y="6" width="10" height="10" fill="{USAGE}"/>'
+                f'<text x="{left + 14}" y="15" font-size="11" fill="#333">needed</text>'
+                f'<rect x="{left + 80}" y="6" width="10" height="10" fill="{CURRENT}"/>'
+                f'<text x="{left + 94}" y="15" font-size="11" fill="#333">held now '
+                f"({held:g})</text>")
+    return _svg(width, height, label, body)

@@ -7,6 +7,7 @@ from itertools import groupby
 
 from recommender.report.formats import text as T
 from recommender.report.model import ContainerReport, Report, ResourceLine
+from recommender.report.release import TARGET_UTILIZATION, suggested_hpa_yaml
 
 WIDTH = 100
 _COLOURS = {"under": "31", "no": "31", "over": "33", "ok": "32"}  # by the status word
@@ -93,6 +94,7 @@ def render(report: Report, color: bool = False) -> str:
         rows.append("")
     out.extend(_layout(rows, style))
     out.extend(_gpus(report))
+    out.extend(_releases(report))
     out.extend(_savings(report))
     out.extend(f"Note: {note}" for note in report.notes)
     return "\n".join(line.rstrip() for line in out) + "\n"
@@ -151,6 +153,29 @@ def _gpus(report: Report) -> list[str]:
                 " · " + T.saving_text(o.monthly_saving, currency))
             what = f"{int(o.count)} {o.resource.removeprefix('nvidia.com/')}"
             out.append(f"    {o.kind:<6} {what:<18}{saving} · {o.note}")
+    out.append("")
+    return out
+
+
+def _releases(report: Report) -> list[str]:
+    """GPUs held against needed by hour, and the HPA that would release them."""
+    if not report.releases:
+        return []
+    out = [f"GPU release schedule (GPUs needed by UTC hour at {TARGET_UTILIZATION:.0%} busy; "
+           "tidal_forecast frees the rest)"]
+    for r in report.releases:
+        out.append(f"  {r.namespace}/{r.workload} · {r.replicas} x {r.gpus_per_replica:g} "
+                   f"GPU = {r.held:g} held · {r.freed_gpu_hours_per_day:g} GPU-hours a day "
+                   "could be freed")
+        cells = [f"{n:g}" for n in r.needed]
+        width = max(2, *(len(c) for c in cells))
+        per_line = 24 if 12 + 24 * (width + 1) <= WIDTH else 12
+        for lo in range(0, 24, per_line):
+            hours = range(lo, lo + per_line)
+            out.append("    hour    " + " ".join(f"{h:>{width}d}" for h in hours))
+            out.append("    needed  " + " ".join(f"{cells[h]:>{width}}" for h in hours))
+        out.append("    suggested HPA:")
+        out.extend("      " + line for line in suggested_hpa_yaml(r).splitlines())
     out.append("")
     return out
 
