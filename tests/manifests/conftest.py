@@ -18,6 +18,7 @@ VARIANTS = {
     "no-crds": MANIFESTS / "overlays" / "no-crds",
     "cert-manager": MANIFESTS / "overlays" / "cert-manager",
     "external-metrics": MANIFESTS / "overlays" / "external-metrics",
+    "cert-manager-external-metrics": MANIFESTS / "overlays" / "cert-manager-external-metrics",
 }
 NAMESPACE = "tidal-system"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.manifests.conftest import NAMESPACE, find, render
 
 APISERVICE = "v1beta1.external.metrics.k8s.io"
@@ -13,8 +15,9 @@ def _recommender(objs: tuple[dict, ...]) -> dict:
     return {"container": container, "spec": deployment["spec"]["template"]["spec"]}
 
 
-def test_apiservice_routes_to_the_recommenders_tls_port() -> None:
-    objs = render("external-metrics")
+@pytest.mark.parametrize("variant", ["external-metrics", "cert-manager-external-metrics"])
+def test_apiservice_routes_to_the_recommenders_tls_port(variant: str) -> None:
+    objs = render(variant)
     apiservice = find(objs, "APIService", APISERVICE)["spec"]
     assert (apiservice["group"], apiservice["version"]) == ("external.metrics.k8s.io", "v1beta1")
     assert apiservice.get("insecureSkipTLSVerify") is not True
@@ -50,6 +53,21 @@ def test_the_serving_certificate_is_mounted_and_issued_for_the_service() -> None
                             ("--secret", "tidal-metrics-api-tls"),
                             ("--apiservice", APISERVICE), ("--webhook-config", "")):
             assert args[args.index(flag) + 1] == value, (kind, flag)
+
+
+def test_with_cert_manager_the_ca_is_injected_from_the_metrics_api_certificate() -> None:
+    objs = render("cert-manager-external-metrics")
+    apiservice = find(objs, "APIService", APISERVICE)
+    namespace, name = apiservice["metadata"]["annotations"][
+        "cert-manager.io/inject-ca-from"].split("/")
+    certificate = find(objs, "Certificate", name)
+    assert namespace == certificate["metadata"]["namespace"] == NAMESPACE
+    assert certificate["spec"]["secretName"] == "tidal-metrics-api-tls"
+    assert "tidal-metrics-api.tidal-system.svc" in certificate["spec"]["dnsNames"]
+    assert not [o for o in objs if o["kind"] in ("Job", "CronJob")]
+    recommender = _recommender(objs)
+    assert {"name": "metrics-api-tls", "secret": {"secretName": "tidal-metrics-api-tls"}} in \
+        recommender["spec"]["volumes"]
 
 
 def test_delegated_auth_and_certificate_permissions() -> None:
