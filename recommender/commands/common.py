@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -135,11 +136,31 @@ def engine_options(args: argparse.Namespace) -> tuple[Strategy, GpuModel | None,
     try:
         return (
             STRATEGIES.create(args.strategy),
-            gpu_model(args.gpu_model),
+            gpu_model(args.gpu_model or detected_gpu_model(args)),
             Rounding(args.round_cpu_millicores, args.round_memory_bytes),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def detected_gpu_model(args: argparse.Namespace) -> str | None:
+    """With ``--prometheus-url`` and no ``--gpu-model``: dcgm-exporter's most common
+    ``modelName``, said on stderr (several models are sized as the most common one)."""
+    url = getattr(args, "prometheus_url", None)
+    if not url:
+        return None
+    from recommender.input.offline import prometheus_gpu_model
+
+    model, names = prometheus_gpu_model(url, args.history_length)
+    if model is not None:
+        others = f"; also seen: {', '.join(names[1:])}, sized as {model} too" \
+            if len(names) > 1 else ""
+        print(f"GPU model {model} from dcgm-exporter's modelName {names[0]!r} (--gpu-model "
+              f"overrides){others}", file=sys.stderr)
+    elif names:
+        print(f"GPU model {names[0]!r} is not one Tidal knows: whole GPUs, no MIG; pass "
+              "--gpu-model", file=sys.stderr)
+    return model
 
 
 def minutes_per_sample(args: argparse.Namespace) -> float:

@@ -44,9 +44,14 @@ def gpu_memory_query(step: float) -> str:
     return f"{BY} ({attributed(f'max_over_time(DCGM_FI_DEV_FB_USED[{w}])')}) * {MIB}"
 
 
-def gpu_models(client: PrometheusClient, at: float) -> list[str]:
-    """GPU models seen by dcgm-exporter (the ``modelName`` label), most common first."""
-    series = client.query("count by (modelName) (DCGM_FI_DEV_FB_USED)", at)
+def gpu_models(client: PrometheusClient, at: float, lookback_s: float | None = None
+               ) -> list[str]:
+    """GPU models seen by dcgm-exporter (the ``modelName`` label), most common first: at
+    ``at``, or over the ``lookback_s`` before it (an offline command's whole history)."""
+    metric = "DCGM_FI_DEV_FB_USED"
+    if lookback_s:
+        metric = f"max_over_time({metric}[{int(lookback_s)}s])"
+    series = client.query(f"count by (modelName) ({metric})", at)
     counted = sorted(
         ((float(s.get("value", [0, "0"])[1]), (s.get("metric") or {}).get("modelName", ""))
          for s in series),
@@ -56,7 +61,8 @@ def gpu_models(client: PrometheusClient, at: float) -> list[str]:
 
 
 _FAMILIES = ("H200", "H100", "A100", "L40S", "A10G", "L4", "T4")
-_DEFAULT_MEMORY = {"H200": "141GB", "H100": "80GB", "A100": "80GB"}
+# Memory sizes by family; a product name without one is the first, except where noted.
+_MEMORY = {"H200": ("141GB",), "H100": ("80GB", "94GB"), "A100": ("40GB", "80GB")}
 
 
 def model_from_product(product: str) -> str | None:
@@ -68,9 +74,13 @@ def model_from_product(product: str) -> str | None:
     family = next((f for f in _FAMILIES if f in words), None)
     if family is None:
         return None
-    if family not in _DEFAULT_MEMORY:
+    if family not in _MEMORY:
         return family
     memory = next((w for w in words if w.endswith("GB") and w[:-2].isdigit()), None)
-    if family == "A100" and memory == "40GB":
-        return "A100-40GB"
-    return f"{family}-{_DEFAULT_MEMORY[family]}"
+    if family == "H100" and memory is None:
+        memory = "94GB" if "NVL" in words else "80GB"  # H100 PCIe/SXM 80 GB, NVL 94 GB
+    if memory is None and len(_MEMORY[family]) == 1:
+        memory = _MEMORY[family][0]
+    if memory not in _MEMORY[family]:
+        return None  # an A100 without its size: 40 or 80 GB, never guessed
+    return f"{family}-{memory}"

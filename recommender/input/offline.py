@@ -15,6 +15,7 @@ from pathlib import Path
 from recommender.duration import parse_duration
 from recommender.history import Samples
 from recommender.input.backoff import SourceUnavailable
+from recommender.input.dcgm import gpu_models, model_from_product
 from recommender.input.prometheus import PrometheusSettings, PrometheusSource
 
 log = logging.getLogger(__name__)
@@ -59,3 +60,17 @@ def prometheus_samples(url: str, namespace: str | None, history_length: str) -> 
         )
     except SourceUnavailable as exc:
         raise ValueError(str(exc)) from None
+
+
+def prometheus_gpu_model(url: str, history_length: str) -> tuple[str | None, list[str]]:
+    """Tidal's name of the most common GPU model dcgm-exporter reported over the history, and
+    every ``modelName`` seen (most common first); (None, []) without DCGM data."""
+    client = PrometheusSource(PrometheusSettings(url=url)).client
+    try:
+        names = gpu_models(client, time.time(), parse_duration(history_length))
+    except SourceUnavailable as exc:
+        raise ValueError(str(exc)) from None
+    for name in names:
+        if (model := model_from_product(name)) is not None:
+            return model, names
+    return None, names

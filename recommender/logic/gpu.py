@@ -60,6 +60,7 @@ def _profiles(*names: str) -> tuple[MigProfile, ...]:
 # NVIDIA's MIG user guide (profile names as exposed by the device plugin's mixed strategy).
 _A100_40 = _profiles("1g.5gb", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb")
 _GPU_80 = _profiles("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb")
+_H100_94 = _profiles("1g.12gb", "1g.24gb", "2g.24gb", "3g.47gb", "4g.47gb", "7g.94gb")  # NVL
 _H200 = _profiles("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb")
 GPU_MODELS: dict[str, GpuModel] = {
     m.name: m
@@ -67,6 +68,7 @@ GPU_MODELS: dict[str, GpuModel] = {
         GpuModel("A100-40GB", 40, _A100_40),
         GpuModel("A100-80GB", 80, _GPU_80),
         GpuModel("H100-80GB", 80, _GPU_80),
+        GpuModel("H100-94GB", 94, _H100_94),
         GpuModel("H200-141GB", 141, _H200),
         GpuModel("L4", 24),
         GpuModel("L40S", 48),
@@ -74,17 +76,25 @@ GPU_MODELS: dict[str, GpuModel] = {
         GpuModel("T4", 16),
     )
 }
-ALIASES = {"H200": "H200-141GB", "A100": "A100-80GB", "H100": "H100-80GB"}
 
 
 def gpu_model(name: str | None) -> GpuModel | None:
-    """Look up a GPU model by name (case-insensitive); ValueError lists the valid ones."""
+    """Look up a GPU model by its exact name (case-insensitive), or by a family name that has
+    one model only (``H200``); a family with several memory sizes (``A100``) is an error, never
+    a guess: their MIG profiles differ. ValueError lists the valid names."""
     if not name:
         return None
-    wanted = ALIASES.get(name.upper(), name).upper()
+    wanted = name.strip().upper()
     for model in GPU_MODELS.values():
         if model.name.upper() == wanted:
             return model
+    family = [m for m in GPU_MODELS.values() if m.name.upper().split("-")[0] == wanted]
+    if len(family) == 1:
+        return family[0]
+    if family:
+        choices = " or ".join(m.name for m in family)
+        raise ValueError(f"ambiguous GPU model {name!r}: {choices} (their memory and MIG "
+                         "profiles differ)")
     valid = ", ".join(GPU_MODELS)
     raise ValueError(f"unknown GPU model {name!r}; valid models: {valid}")
 

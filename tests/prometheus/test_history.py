@@ -190,6 +190,9 @@ def test_unreachable_prometheus_is_retried_then_reported():
     ("NVIDIA A100-PCIE-40GB", "A100-40GB"),
     ("NVIDIA-H100-80GB-HBM3", "H100-80GB"),
     ("NVIDIA H200", "H200-141GB"),
+    ("NVIDIA H100 NVL", "H100-94GB"),
+    ("NVIDIA H100 PCIe", "H100-80GB"),
+    ("NVIDIA A100-SXM4", None),  # 40 or 80 GB: not guessed
     ("Tesla-T4", "T4"),
     ("NVIDIA L40S", "L40S"),
     ("NVIDIA L4", "L4"),
@@ -199,3 +202,26 @@ def test_gpu_product_names_map_to_models(product, model):
     from recommender.input.dcgm import model_from_product
 
     assert model_from_product(product) == model
+
+
+def test_offline_commands_take_the_gpu_model_from_dcgm(prometheus_server, capsys):
+    import json
+
+    from recommender.cli import main
+
+    code = main(["report", "--prometheus-url", prometheus_server.url, "--namespace", "ml",
+                 "--history-length", "2d", "--format", "json"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "GPU model A100-80GB from dcgm-exporter's modelName 'NVIDIA A100-SXM4-80GB'" \
+        in captured.err
+    doc = json.loads(captured.out)
+    assert doc["gpuModel"] == "A100-80GB"
+    # The legacy pod's 8 GiB at 35% busy fits a MIG profile of the detected model.
+    (legacy,) = [g for g in doc["gpus"] if g["workload"] == "StatefulSet/legacy"]
+    assert legacy["model"] == "A100-80GB"
+    assert [o["resource"] for o in legacy["options"] if o["kind"] == "mig"] == [
+        "nvidia.com/mig-3g.40gb"]
+    code = main(["report", "--prometheus-url", prometheus_server.url, "--namespace", "ml",
+                 "--history-length", "2d", "--format", "json", "--gpu-model", "A100-40GB"])
+    assert json.loads(capsys.readouterr().out)["gpuModel"] == "A100-40GB"

@@ -78,3 +78,24 @@ def test_gpu_bounds_in_policy_must_be_whole():
     obj = vpa(policies=[{"containerName": "*", "minAllowed": {"nvidia.com/gpu": "0.5"}}])
     with pytest.raises(ValueError, match="whole number"):
         parse_vpa(obj)
+
+
+def test_gpu_model_names_are_exact_or_a_one_model_family():
+    assert gpu_model("H200").name == "H200-141GB"  # the only H200
+    for family, choices in (("A100", "A100-40GB or A100-80GB"), ("h100", "H100-80GB or H100-94GB")):
+        with pytest.raises(ValueError, match=f"ambiguous GPU model '{family}': {choices}"):
+            gpu_model(family)
+    nvl = gpu_model("H100-94GB")
+    assert max(p.memory_gb for p in nvl.mig) == 94
+    with pytest.raises(ValueError, match="valid models: A100-40GB, A100-80GB, H100-80GB"):
+        gpu_model("A100-80")
+
+
+def test_cli_refuses_an_ambiguous_gpu_model(tmp_path, capsys):
+    from recommender.cli import main
+
+    assert main(["recommend", "--history", str(tmp_path / "none.csv"), "--gpu-model",
+                 "A100"]) == 2
+    err = capsys.readouterr().err
+    assert "ambiguous GPU model 'A100': A100-40GB or A100-80GB" in err
+    assert len(err.strip().splitlines()) == 1
