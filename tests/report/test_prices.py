@@ -21,12 +21,15 @@ def test_month_is_730_hours() -> None:
 
 
 def test_gpu_price_by_model_overrides_the_default() -> None:
-    prices = parse_prices(None, None, ["h100=8.5", "1.5"])
+    prices = parse_prices(None, None, ["h100-80gb=8.5", "h200=10", "1.5"])
     assert prices.gpu_hour("H100-80GB") == 8.5
+    assert prices.gpu_hour("H200-141GB") == 10
     assert prices.gpu_hour("A100-80GB") == 1.5
     assert prices.gpu_hour(None) == 1.5
     assert not prices.defaults_used
     assert parse_prices(None, None, []).gpu == DEFAULT_GPU_HOUR
+    with pytest.raises(ValueError, match="ambiguous GPU model 'h100'"):
+        parse_prices(None, None, ["h100=8.5"])  # 80 or 94 GB: a price must say which
 
 
 def test_gpu_equivalents() -> None:
