@@ -117,3 +117,19 @@ def size_gpu(busy: float, memory: float, model: GpuModel | None) -> dict[str, fl
                 ):
                     return {profile.resource: 1.0}
     return {GPU: float(devices)}
+
+
+def devices_of(resource: str, busy: float, memory: float, model: GpuModel | None) -> float:
+    """How many ``resource`` devices (whole GPUs, or instances of one MIG profile) cover
+    ``busy`` GPUs and ``memory`` bytes: the bounds of a container are counted in its target's
+    resource, so ``target``, ``lowerBound`` and ``upperBound`` name the same key."""
+    if not (busy > 0 or memory > 0):
+        return 0.0
+    profile = next((p for p in (model.mig if model else ()) if p.resource == resource), None)
+    if profile is not None:
+        return float(max(1, math.ceil(busy / profile.compute - 1e-9),
+                         math.ceil(memory / profile.memory_bytes - 1e-9)))
+    devices = max(1, math.ceil(busy - 1e-9))
+    if model is not None:
+        devices = max(devices, math.ceil(memory / model.memory_bytes - 1e-9))
+    return float(devices)

@@ -12,7 +12,7 @@ import numpy as np
 
 from recommender.history import CPU, GPU, GPU_MEMORY, MEMORY
 from recommender.logic.estimators import SAMPLES_PER_DAY
-from recommender.logic.gpu import GpuModel, size_gpu
+from recommender.logic.gpu import GpuModel, devices_of, size_gpu
 from recommender.logic.strategies import DAY_S, Strategy
 from recommender.model.state import ContainerKey, UsageModel
 from recommender.policy import apply_policy
@@ -98,8 +98,11 @@ def recommend(
         key = model.keys[row]
         maps = [{K8S_CPU: cpu[f][i], K8S_MEMORY: memory[f][i]} for f in range(3)]
         if busy is not None and held is not None:
-            for f in range(3):
-                maps[f].update(size_gpu(busy[f][i], held[f][i], gpu))
+            target = size_gpu(busy[0][i], held[0][i], gpu)
+            maps[0].update(target)
+            for resource in target:  # bounds in the target's resource: one key in all maps
+                for f in (1, 2):
+                    maps[f][resource] = devices_of(resource, busy[f][i], held[f][i], gpu)
         rec = ContainerRecommendation(
             container=key.container,
             namespace=key.namespace,

@@ -99,3 +99,16 @@ def test_cli_refuses_an_ambiguous_gpu_model(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "ambiguous GPU model 'A100': A100-40GB or A100-80GB" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_bounds_are_counted_in_the_targets_resource():
+    from recommender.logic.gpu import devices_of
+
+    a100 = GPU_MODELS["A100-80GB"]
+    # target 2g.20gb (0.25 busy, 15 GB); lower fits 1g.10gb, upper needs 30 GB
+    assert size_gpu(0.25, 15 * GB, a100) == {"nvidia.com/mig-2g.20gb": 1.0}
+    assert devices_of("nvidia.com/mig-2g.20gb", 0.1, 5 * GB, a100) == 1
+    assert devices_of("nvidia.com/mig-2g.20gb", 0.3, 30 * GB, a100) == 2
+    assert devices_of("nvidia.com/gpu", 1.5, 10 * GB, a100) == 2
+    assert devices_of("nvidia.com/gpu", 0.2, 90 * GB, a100) == 2
+    assert devices_of("nvidia.com/gpu", 0.0, 0.0, a100) == 0
