@@ -17,15 +17,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recommender.history import MEMORY, OOM, Samples
-from recommender.logic.gpu import GpuModel
+from recommender.logic.gpu import MIG, SHARED, GpuModel, plan_gpu
 from recommender.logic.recommend import BY_UPDATE_MODE, recommend
 from recommender.logic.strategies import Strategy, prepare_model
 from recommender.model.state import ContainerKey, UsageModel
+from recommender.quantity import GPU as K8S_GPU
 from recommender.quantity import MEMORY as K8S_MEMORY
+from recommender.quantity import is_gpu_resource
 from recommender.recommendation import ContainerRecommendation
 from recommender.vpa import DEFAULT_CONTROLLED_RESOURCES, ContainerPolicy, TargetRef, Vpa
 
 HOUR_S = 3600.0
+GPU_MEMORY_ROW = "gpu_memory"  # replay rows: the GPU memory (bytes) a GPU plan reserves
 # Workloads no --policy VPA targets are replayed as if their VPA had this updateMode: targets
 # applied in place every step (Initial: held targets, as pods sized only at creation carry).
 REPLAY_UPDATE_MODE = "InPlaceOrRecreate"
@@ -116,6 +119,7 @@ def replay(
     lifetime_s: float | None = None,
     update_mode: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    gpu_option: str = MIG,
 ) -> ReplayTable:
     """Replay ``samples`` (any order) with ``strategy``; see the module docstring.
 
@@ -127,6 +131,10 @@ def replay(
     ``lifetime_s``: actuation at creation (:mod:`recommender.backtest.actuation`): the table
     holds the targets pods carry, recreated every ``lifetime_s``, and OOM kills follow them.
     ``progress(done, total)`` is called after steps (about a hundred times in all).
+    GPU recommendations are held as ``gpu_option`` (:func:`~recommender.logic.gpu.plan_gpu`:
+    whole GPUs, a MIG profile, or a share of one device) and recorded as two rows: resource
+    ``nvidia.com/gpu`` with the devices it counts for (MIG as slices / 7, a share as its
+    fraction) and ``gpu_memory`` with the GPU memory it reserves (bytes).
     """
     if every_s <= 0:
         raise ValueError("the replay step must be positive")
@@ -159,7 +167,7 @@ def replay(
         if len(batch):
             model.ingest(batch)
         recs = recommend(model, strategy, vpas, gpu, horizon=BY_UPDATE_MODE)
-        _record(table, step, recs, position, memory_target)
+        _record(table, step, recs, position, memory_target, gpu, gpu_option)
         if progress is not None and (step % max(len(ends) // 100, 1) == 0 or step == len(ends) - 1):
             progress(step + 1, len(ends))
         if creation is not None and published is not None:  # pods keep their creation's target
@@ -195,14 +203,31 @@ def _ooms(batch: Samples, keys: np.ndarray, memory_target: np.ndarray) -> Sample
 def _record(
     table: ReplayTable, step: int, recs: list[ContainerRecommendation],
     position: dict[ContainerKey, int], memory_target: np.ndarray,
+    gpu: GpuModel | None = None, gpu_option: str = MIG,
 ) -> None:
+    def row(k: int, resource: str, target: float, lower: float, upper: float) -> None:
+        table.step.append(step)
+        table.key.append(k)
+        table.resource.append(resource)
+        table.target.append(target)
+        table.lower.append(lower)
+        table.upper.append(upper)
+
     for rec in recs:
         k = position[ContainerKey(rec.namespace, rec.workload, rec.container)]
+        gpus = []
         for resource, target in rec.target.items():
-            table.step.append(step)
-            table.key.append(k)
-            table.resource.append(resource)
-            table.target.append(target)
-            table.lower.append(rec.lower_bound.get(resource, np.nan))
-            table.upper.append(rec.upper_bound.get(resource, np.nan))
+            if is_gpu_resource(resource):
+                gpus.append(resource)
+                continue
+            row(k, resource, target, rec.lower_bound.get(resource, np.nan),
+                rec.upper_bound.get(resource, np.nan))
+        plan = plan_gpu(gpu_option, float(rec.evidence.get("gpuBusy", 0.0)),
+                        float(rec.evidence.get("gpuMemory", 0.0)), gpu,
+                        float(rec.evidence.get("historySpanHours", 0.0))) if gpus else None
+        if plan is not None:
+            scale = plan.devices / rec.target[gpus[0]] if plan.option != SHARED else np.nan
+            row(k, K8S_GPU, plan.devices, rec.lower_bound.get(gpus[0], np.nan) * scale,
+                rec.upper_bound.get(gpus[0], np.nan) * scale)
+            row(k, GPU_MEMORY_ROW, plan.reserved_bytes, np.nan, np.nan)
         memory_target[k] = rec.target.get(K8S_MEMORY, np.nan)

@@ -23,19 +23,24 @@ def _pct(value: float | None, digits: int = 2) -> str:
 
 
 def _row(names: Sequence[str], resource: str, score: Score) -> list[str]:
+    gpu = resource == "gpu"
     return [
         *names, RESOURCE_LABELS.get(resource, resource), f"{score.slack:.3f}",
         _pct(score.under), _pct(score.under_hours), str(score.hours),
+        f"{score.mean_target:.3f}" if gpu else "",
         _pct(score.memory_over) if score.memory_over is not None else "",
+        _pct(score.contention) if score.contention is not None else "",
     ]
 
 
 HEADER = ["strategy", "resource", "slack", "under samples", "under hours", "hours",
-          "GPU memory over"]
+          "GPUs/pod", "GPU memory over", "contention"]
 LEGEND = """slack: share of the target left idle, sum(max(target - use, 0)) / sum(target)
 under samples: share of samples above the target; under hours: share of container-hours with
 any sample above it (CPU throttled; memory, with limit = request, an OOM kill); hours: clock
-hours scored (after --warmup); GPU memory over: GPU-memory samples above the device or profile
+hours scored (after --warmup); GPUs/pod: devices per pod-sample (MIG as slices / 7, a shared
+device as its fraction); GPU memory over: GPU-memory samples above what the plan reserves;
+contention: GPU samples on a shared device busier than 1 (pods packed first-fit by memory)
 """
 
 

@@ -8,9 +8,12 @@ the target published at step ``t_k``:
 - ``under_hours`` = share of container-hours (clock hours) with any sample over the target
   (for memory with limit = request: an OOM-kill hour).
 
-For GPUs the target's devices (``nvidia.com/gpu`` n -> n, a MIG profile -> slices / 7) are
-compared with busy GPUs (slack, under, under_hours alike) and, when the GPU model is known,
-``memory_over`` = share of GPU-memory samples above the device's or profile's memory.
+For GPUs the replay's devices (``nvidia.com/gpu`` rows: whole GPUs, a MIG profile as slices / 7,
+a shared device as its fraction) are compared with busy GPUs (slack, under, under_hours
+alike; ``mean_target`` is the devices per pod), and with the GPU memory the plan reserves
+(``gpu_memory`` rows): ``memory_over`` = share of GPU-memory samples above it. For shared
+devices, ``contention`` = share of GPU samples whose device, with the pods of that step packed
+first-fit by reserved memory onto devices of the model, is more than fully busy at that minute.
 Samples before ``start`` (the warm-up) or without a published recommendation are not scored.
 """
 
@@ -20,13 +23,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from recommender.backtest.replay import HOUR_S, ReplayTable, key_index
+from recommender.backtest.replay import GPU_MEMORY_ROW, HOUR_S, ReplayTable, key_index
 from recommender.history import CPU, GPU, GPU_MEMORY, MEMORY, Samples
-from recommender.logic.gpu import MIG_SLICES, GpuModel
+from recommender.logic.gpu import MIG, SHARED, GpuModel
 from recommender.quantity import CPU as K8S_CPU
 from recommender.quantity import GPU as K8S_GPU
 from recommender.quantity import MEMORY as K8S_MEMORY
-from recommender.quantity import MIG_PREFIX
 
 SCORED = (CPU, MEMORY, GPU)
 
@@ -42,7 +44,8 @@ class Score:
     hours: int
     mean_target: float
     mean_usage: float
-    memory_over: float | None = None  # GPUs only: GPU memory above the device/profile
+    memory_over: float | None = None  # GPUs only: GPU memory above the reservation
+    contention: float | None = None  # GPUs only: co-located pods busier than one device
 
     def to_json(self) -> dict[str, float | int | None]:
         return asdict(self)
@@ -67,20 +70,10 @@ class Backtest:
         }
 
 
-def gpu_matrices(table: ReplayTable, gpu: GpuModel | None) -> tuple[np.ndarray, np.ndarray]:
-    """Allocated GPUs and GPU memory capacity (bytes, NaN if unknown) per (step, key)."""
-    shape = (len(table.steps), len(table.keys))
-    devices, capacity = np.full(shape, np.nan), np.full(shape, np.nan)
-    for s, k, r, v in zip(table.step, table.key, table.resource, table.target, strict=True):
-        if r == K8S_GPU:
-            devices[s, k] = v
-            capacity[s, k] = v * gpu.memory_bytes if gpu else np.nan
-        elif r.startswith(MIG_PREFIX):
-            profile = r.removeprefix(MIG_PREFIX)
-            slices, memory = profile.split(".")
-            devices[s, k] = v * int(slices.rstrip("g")) / MIG_SLICES
-            capacity[s, k] = v * int(memory.rstrip("gb")) * 1e9
-    return devices, capacity
+def gpu_matrices(table: ReplayTable, gpu: GpuModel | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Devices and reserved GPU memory (bytes, NaN if unknown) per (step, key)."""
+    return table.matrix(K8S_GPU), table.matrix(GPU_MEMORY_ROW)
 
 
 def score_samples(
@@ -116,6 +109,7 @@ def score(
     start: float | None = None,
     gpu: GpuModel | None = None,
     per_workload: bool = True,
+    gpu_option: str = MIG,
 ) -> Backtest:
     """Score ``table`` (a replay of ``samples``) from ``start`` on."""
     samples = samples.sorted_by_time()
@@ -142,9 +136,13 @@ def score(
         if len(idx) == 0:
             continue
         k, t, u = sample_key[idx], times[idx], samples.value[idx]
-        memory_over = _memory_over(samples, sample_key, step, ok, capacity) if resource == GPU \
-            else None
-        overall[resource] = _with(score_samples(k, t, u, target), memory_over)
+        extra: dict[str, float | None] = {}
+        if resource == GPU:
+            extra["memory_over"] = _memory_over(samples, sample_key, step, ok, capacity)
+            if gpu_option == SHARED:  # whole GPUs and MIG slices are not shared
+                extra["contention"] = _contention(samples, sample_key, step, idx, devices,
+                                                  capacity, gpu)
+        overall[resource] = _with(score_samples(k, t, u, target), **extra)
         if per_workload:
             order = np.argsort(k, kind="stable")
             bounds = np.flatnonzero(np.diff(k[order])) + 1
@@ -169,7 +167,44 @@ def _memory_over(
     return float((samples.value[idx][known] > cap[known]).mean())
 
 
-def _with(score_: Score, memory_over: float | None) -> Score:
-    if memory_over is None:
-        return score_
-    return Score(**{**asdict(score_), "memory_over": memory_over})
+def _with(score_: Score, **extra: float | None) -> Score:
+    return Score(**{**asdict(score_), **{k: v for k, v in extra.items() if v is not None}})
+
+
+def _contention(
+    samples: Samples, sample_key: np.ndarray, step: np.ndarray, idx: np.ndarray,
+    devices: np.ndarray, reserved: np.ndarray, gpu: GpuModel | None,
+) -> float | None:
+    """Share of the scored GPU samples ``idx`` on a shared device busier than 1 (see the
+    module docstring); None without shared devices or a known device memory."""
+    share = devices[step[idx], sample_key[idx]]
+    if gpu is None or not (share < 1).any():
+        return None
+    pods = samples.pod[idx]
+    contended = np.zeros(len(idx), dtype=bool)
+    for s in np.unique(step[idx]).tolist():
+        in_step = np.flatnonzero(step[idx] == s)
+        shared = in_step[share[in_step] < 1]
+        if not len(shared):
+            continue
+        # First fit, largest reservation first: one device per pod instance of the step.
+        instances: dict[tuple[int, str], float] = {}
+        for i in shared.tolist():
+            instances.setdefault((int(sample_key[idx[i]]), str(pods[i])),
+                                 float(reserved[s, sample_key[idx[i]]]))
+        free: list[float] = []
+        device_of: dict[tuple[int, str], int] = {}
+        for inst, need in sorted(instances.items(), key=lambda kv: -kv[1]):
+            slot = next((d for d, room in enumerate(free) if room >= need), None)
+            if slot is None:
+                free.append(gpu.memory_bytes)
+                slot = len(free) - 1
+            free[slot] -= need
+            device_of[inst] = slot
+        device = np.array([device_of[(int(sample_key[idx[i]]), str(pods[i]))]
+                           for i in shared.tolist()])
+        minute = np.floor(samples.timestamp[idx[shared]] / 60).astype(np.int64)
+        groups, inverse = np.unique(device * (1 << 40) + minute, return_inverse=True)
+        busy = np.bincount(inverse, weights=samples.value[idx[shared]], minlength=len(groups))
+        contended[shared] = busy[inverse] > 1.0 + 1e-9
+    return float(contended.mean())

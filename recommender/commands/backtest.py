@@ -98,13 +98,15 @@ def run(args: argparse.Namespace) -> int:
     for i, strategy in enumerate(strategies, 1):
         progress.stage(f"replaying {strategy.name} ({i}/{len(strategies)})")
         table = replay(samples, strategy, every, vpas, gpu, args.oom_feedback,
-                       args.controlled_resources, lifetime, args.update_mode, progress.update)
+                       args.controlled_resources, lifetime, args.update_mode, progress.update,
+                       gpu_option=args.gpu_option)
         progress.stage(f"scoring {strategy.name}")
-        results.append(score(table, samples, strategy.name, start, gpu))
+        results.append(score(table, samples, strategy.name, start, gpu,
+                             gpu_option=args.gpu_option))
     progress.done(f"{len(strategies)} strategies over {len(samples):,} samples")
     meta = {"every_s": every, "warmup_s": warmup, "oom_feedback": args.oom_feedback,
             "actuation": args.actuation, "pod_lifetime_s": lifetime,
-            "update_mode": args.update_mode}
+            "update_mode": args.update_mode, "gpu_option": args.gpu_option}
     if args.json:
         args.json.write_text(render_json(results, **meta))
     if args.html:

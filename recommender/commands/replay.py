@@ -18,6 +18,7 @@ from recommender.commands.common import (
     load_samples,
 )
 from recommender.duration import parse_duration
+from recommender.logic.gpu import GPU_OPTIONS, MIG
 from recommender.quantity import MEMORY
 from recommender.vpa import UPDATE_MODES
 
@@ -52,6 +53,12 @@ def add_replay_args(
         help="updateMode of the VPA assumed for workloads no --policy VPA targets: in-place "
         "modes publish next-hours targets, the others held ones (default InPlaceOrRecreate; "
         "Initial with --actuation creation)",
+    )
+    parser.add_argument(
+        "--gpu-option", choices=GPU_OPTIONS, default=MIG,
+        help="how GPU recommendations are held: whole GPUs, the smallest MIG profile that fits "
+        "(the default; whole GPUs without MIG), or a share of one device (time-slicing or MPS, "
+        "sized by reserved GPU memory and busy share; needs --gpu-model)",
     )
     parser.add_argument(
         "--controlled-resources", type=_resource_list, default=default_controlled,
@@ -99,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     every = every_seconds(args)
     vpas = load_policies(args.policy)
     table = replay(load_samples(args), strategy, every, vpas, gpu, args.oom_feedback,
-                   args.controlled_resources, lifetime_seconds(args), args.update_mode)
+                   args.controlled_resources, lifetime_seconds(args), args.update_mode,
+                   gpu_option=args.gpu_option)
     if args.output is None:
         write_replay(table, sys.stdout)
     else:

@@ -1,4 +1,4 @@
-"""GPU sizing: whole devices, or the smallest MIG profile that fits.
+"""GPU sizing: whole devices, the smallest MIG profile that fits, or a share of one device.
 
 GPUs are extended resources: whole numbers, requests == limits, no overcommit. A container
 fits a MIG profile when its GPU memory (peak plus margin) fits the profile's memory and its
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from recommender.quantity import GPU, MIG_PREFIX
+from recommender.quantity import GPU, GPU_SHARED, MIG_PREFIX
 
 GB = 10**9
 MIG_SLICES = 7
@@ -133,3 +133,47 @@ def devices_of(resource: str, busy: float, memory: float, model: GpuModel | None
     if model is not None:
         devices = max(devices, math.ceil(memory / model.memory_bytes - 1e-9))
     return float(devices)
+
+
+WHOLE, MIG, SHARED = "whole", "mig", "shared"
+GPU_OPTIONS = (WHOLE, MIG, SHARED)
+SHARE_STEP = 0.05  # a shared device is reserved in twentieths
+SHARED_MIN_HISTORY_H = 1.0  # a new container holds a whole device until it has this history
+
+
+@dataclass(frozen=True)
+class GpuPlan:
+    """How a container's GPU recommendation is held: the devices it counts for (whole GPUs,
+    MIG slices / 7, or the fraction of a shared device) and the GPU memory it reserves
+    (bytes; NaN when the model is unknown and whole GPUs are used)."""
+
+    option: str
+    resource: str  # what a pod requests: nvidia.com/gpu, nvidia.com/mig-..., or a shared GPU
+    devices: float
+    reserved_bytes: float
+
+
+def plan_gpu(option: str, busy: float, memory: float, model: GpuModel | None,
+             history_h: float = float("inf")) -> GpuPlan | None:
+    """The ``option`` (``whole``, ``mig``, ``shared``) for a container that keeps ``busy``
+    GPUs busy and holds ``memory`` bytes (the estimator's targets, margins included); a MIG
+    option without a fitting profile is whole GPUs, a shared one without a known device memory
+    or needing more than one device is whole GPUs too, and so is a container with less than
+    ``SHARED_MIN_HISTORY_H`` of history (its GPU memory, a hard limit when shared, may still
+    be growing). None without GPU use."""
+    if not (busy > 0 or memory > 0):
+        return None
+    if option == SHARED and model is not None and busy <= 1 and memory <= model.memory_bytes \
+            and history_h >= SHARED_MIN_HISTORY_H:
+        share = max(memory / model.memory_bytes, busy)
+        share = min(1.0, math.ceil(share / SHARE_STEP - 1e-9) * SHARE_STEP)
+        return GpuPlan(SHARED, GPU_SHARED, share, share * model.memory_bytes)
+    if option == MIG and model is not None:
+        (resource, count), = size_gpu(busy, memory, model).items()
+        profile = next((p for p in model.mig if p.resource == resource), None)
+        if profile is not None:
+            return GpuPlan(MIG, resource, count * profile.compute, count * profile.memory_bytes)
+    whole = size_gpu(busy, memory, None if model is None else
+                     GpuModel(model.name, model.memory_gb))[GPU]
+    return GpuPlan(WHOLE, GPU, whole, whole * model.memory_bytes if model else float("nan"))
+

@@ -98,6 +98,7 @@ def recommend(
         key = model.keys[row]
         maps = [{K8S_CPU: cpu[f][i], K8S_MEMORY: memory[f][i]} for f in range(3)]
         if busy is not None and held is not None:
+            ev["gpuBusy"], ev["gpuMemory"] = busy[0][i], held[0][i]  # for plan_gpu
             target = size_gpu(busy[0][i], held[0][i], gpu)
             maps[0].update(target)
             for resource in target:  # bounds in the target's resource: one key in all maps

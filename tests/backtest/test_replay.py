@@ -118,7 +118,22 @@ def test_controlled_resources_add_gpus_for_workloads_without_a_vpa():
     assert set(plain.resource) == {"cpu", "memory"}
     with_gpu = replay(samples, VpaStrategy(), gpu=gpu_model("A100-80GB"),
                       controlled=("cpu", "memory", "nvidia.com/gpu"))
-    assert "nvidia.com/mig-1g.10gb" in set(with_gpu.resource)
+    # The contract: GPUs as devices (a 1g.10gb slice = 1/7) and the GPU memory reserved.
+    assert {"nvidia.com/gpu", "gpu_memory"} <= set(with_gpu.resource)
+    last = {r: t for _, _, _, _, r, t, _, _ in with_gpu.rows()}
+    assert last["nvidia.com/gpu"] == pytest.approx(1 / 7)
+    assert last["gpu_memory"] == 10e9
+    whole = replay(samples, VpaStrategy(), gpu=gpu_model("A100-80GB"), gpu_option="whole",
+                   controlled=("cpu", "memory", "nvidia.com/gpu"))
+    last = {r: t for _, _, _, _, r, t, _, _ in whole.rows()}
+    assert (last["nvidia.com/gpu"], last["gpu_memory"]) == (1.0, 80e9)
+    shared = replay(samples, VpaStrategy(), gpu=gpu_model("A100-80GB"), gpu_option="shared",
+                    controlled=("cpu", "memory", "nvidia.com/gpu"))
+    last = {r: t for _, _, _, _, r, t, _, _ in shared.rows()}
+    assert last["nvidia.com/gpu"] == pytest.approx(last["gpu_memory"] / 80e9)
+    # The larger of the memory share (5 GB peak + margin) and the busy share (0.1 + margin),
+    # in twentieths of the device: 0.15.
+    assert last["nvidia.com/gpu"] == pytest.approx(0.15)
 
 
 def _replay_csv(tmp_path, samples: Samples, *flags: str) -> dict[float, float]:

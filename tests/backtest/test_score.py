@@ -67,14 +67,33 @@ def test_memory_is_scored_like_cpu():
 def test_gpu_devices_mig_profiles_and_memory():
     rows = [(0.0, "gpu", 0.5), (3600.0, "gpu", 0.5),
             (0.0, "gpu_memory", 50e9), (3600.0, "gpu_memory", 50e9)]
-    t = table([(0, "nvidia.com/gpu", 1.0), (1, "nvidia.com/mig-3g.40gb", 1.0)])
+    # As replay writes them: a whole GPU (80 GB), then a 3g.40gb profile (3/7, 40 GB).
+    t = table([(0, "nvidia.com/gpu", 1.0), (0, "gpu_memory", 80e9),
+               (1, "nvidia.com/gpu", 3.0 / 7.0), (1, "gpu_memory", 40e9)])
     gpu = score(t, history(rows), "s", gpu=gpu_model("A100-80GB")).overall["gpu"]
     allocated = 1.0 + 3.0 / 7.0
     assert gpu.slack == pytest.approx(0.5 / allocated)
     assert gpu.under == pytest.approx(0.5)  # 0.5 busy > 3/7 of a GPU
     assert gpu.memory_over == pytest.approx(0.5)  # 50 GB fits 80 GB, not the 40 GB profile
-    unknown = score(t, history(rows[:2] + rows[2:3]), "s").overall["gpu"]
+    assert gpu.mean_target == pytest.approx(allocated / 2)  # devices per pod
+    assert gpu.contention is None  # no shared device
+    unknown = score(table([(0, "nvidia.com/gpu", 1.0), (0, "gpu_memory", float("nan"))]),
+                    history(rows[:1] + rows[2:3]), "s").overall["gpu"]
     assert unknown.memory_over is None  # whole GPUs of an unknown model: memory unknown
+
+
+def test_shared_devices_count_contention_of_co_located_pods():
+    # Two pods, each reserving 30 GB (0.375 of an 80 GB device): packed onto one device.
+    rows = []
+    for minute, (a, b) in enumerate([(0.3, 0.3), (0.6, 0.6), (0.2, 0.1)]):
+        rows += [(60.0 * minute, "gpu", a, "p-a"), (60.0 * minute, "gpu", b, "p-b")]
+    t = table([(0, "nvidia.com/gpu", 0.375), (0, "gpu_memory", 30e9)])
+    samples = Samples.from_rows((ts, *KEY[:2], pod, KEY.container, r, v)
+                                for ts, r, v, pod in rows)
+    gpu = score(t, samples, "s", gpu=gpu_model("A100-80GB"), gpu_option="shared"
+                ).overall["gpu"]
+    assert gpu.mean_target == pytest.approx(0.375)
+    assert gpu.contention == pytest.approx(2 / 6)  # minute 1: 1.2 busy on one device
 
 
 def test_empty_resource_is_left_out_and_json_is_plain():

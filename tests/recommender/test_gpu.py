@@ -112,3 +112,25 @@ def test_bounds_are_counted_in_the_targets_resource():
     assert devices_of("nvidia.com/gpu", 1.5, 10 * GB, a100) == 2
     assert devices_of("nvidia.com/gpu", 0.2, 90 * GB, a100) == 2
     assert devices_of("nvidia.com/gpu", 0.0, 0.0, a100) == 0
+
+
+def test_gpu_plans_whole_mig_and_shared():
+    from recommender.logic.gpu import plan_gpu
+
+    a100 = GPU_MODELS["A100-80GB"]
+    whole = plan_gpu("whole", 0.2, 30 * GB, a100)
+    assert (whole.resource, whole.devices, whole.reserved_bytes) == ("nvidia.com/gpu", 1, 80 * GB)
+    mig = plan_gpu("mig", 0.2, 30 * GB, a100)
+    assert (mig.resource, mig.devices, mig.reserved_bytes) == (
+        "nvidia.com/mig-3g.40gb", 3 / 7, 40 * GB)
+    shared = plan_gpu("shared", 0.2, 30 * GB, a100)
+    assert shared.resource == "nvidia.com/gpu.shared"
+    assert shared.devices == pytest.approx(0.4)  # 30/80 = 0.375, in twentieths
+    assert shared.reserved_bytes == pytest.approx(32 * GB)
+    assert plan_gpu("shared", 0.7, 10 * GB, a100).devices == pytest.approx(0.7)  # busy decides
+    # Falls back to whole GPUs: unknown model, more than one device, a new container.
+    assert plan_gpu("shared", 0.2, 30 * GB, None).option == "whole"
+    assert plan_gpu("shared", 1.5, 30 * GB, a100).devices == 2
+    assert plan_gpu("shared", 0.2, 30 * GB, a100, history_h=0.5).option == "whole"
+    assert plan_gpu("mig", 0.2, 30 * GB, GPU_MODELS["L4"]).option == "whole"  # no MIG
+    assert plan_gpu("whole", 0.0, 0.0, a100) is None
