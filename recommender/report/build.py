@@ -335,6 +335,7 @@ class _Builder:
             recommended=line.devices.get("target", {}),
             options=options,
             series=activity.series if activity else [],
+            estimate=estimate,
         )
 
 

@@ -158,6 +158,7 @@ class GpuReport:
     recommended: dict[str, float]
     options: list[GpuOption]
     series: list[tuple[float, float]] = field(default_factory=list)
+    estimate: tuple[float, float] | None = None  # busy GPUs and GPU memory (bytes) targets
 
 
 @dataclass(frozen=True)

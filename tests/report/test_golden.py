@@ -11,7 +11,7 @@ from recommender.report.formats import FORMATS
 from tests.report.conftest import GOLDEN
 
 EXTENSIONS = {"table": "txt", "json": "json", "csv": "csv", "markdown": "md", "html": "html",
-              "patch": "sh", "vpa": "yaml"}
+              "patch": "sh", "vpa": "yaml", "dra": "dra.yaml"}
 
 
 def test_every_format_has_a_golden_file() -> None:

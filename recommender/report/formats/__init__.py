@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from recommender.report.formats import csv_rows, html_page, json_doc, markdown, patch, table, vpa
+from recommender.report.formats import (
+    csv_rows,
+    dra,
+    html_page,
+    json_doc,
+    markdown,
+    patch,
+    table,
+    vpa,
+)
 from recommender.report.model import Report
 
 
@@ -54,5 +63,7 @@ for _fmt in (
            patch.render),
     Format("vpa", "VerticalPodAutoscalers (updateMode Off) for workloads without one",
            vpa.render),
+    Format("dra", "ResourceClaimTemplates (resource.k8s.io/v1) expressing GPU "
+           "recommendations for NVIDIA's DRA driver", dra.render),
 ):
     FORMATS.register(_fmt)
