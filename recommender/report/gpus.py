@@ -1,5 +1,6 @@
 """The GPU section: how busy each GPU workload is and what would fit (fewer GPUs, a MIG
-profile, a time-shared GPU), with the saving of each option."""
+profile, a share of one GPU sized by its reserved memory and busy share), with the saving and
+the risks of each option."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 
 from recommender.history import GPU, GPU_MEMORY
-from recommender.logic.gpu import GPU_MODELS, GpuModel, size_gpu
+from recommender.logic.gpu import GPU_MODELS, SHARED, GpuModel, plan_gpu, size_gpu
 from recommender.logic.strategies import Strategy
 from recommender.model.state import UsageModel
 from recommender.quantity import GPU_SHARED, MIG_PREFIX
@@ -78,11 +79,19 @@ def gpu_options(
         resource = next(iter(mig), "")
         if resource.startswith(MIG_PREFIX):
             out.append(option("mig", mig, f"MIG profile on {gpu.name} (isolated slice)"))
-    if busy_p95 is not None and busy_p95 <= SHARED_MAX_BUSY:
+    shared = plan_gpu(SHARED, busy, memory, gpu)
+    if shared is not None and shared.option == SHARED:
+        # Risks (docs/reports.md): compute is not isolated, memory above the limit fails.
+        note = (f"{shared.devices:.0%} of one, MPS {shared.reserved_bytes / 2**30:.0f} GiB "
+                "limit, not isolated")
+        out.append(GpuOption("shared", GPU_SHARED, 1.0, shared.devices,
+                             (allocated - shared.devices) * price, note))
+    elif busy_p95 is not None and busy_p95 <= SHARED_MAX_BUSY:
         out.append(
             GpuOption(
                 "shared", GPU_SHARED, 1.0, None, None,
-                "time-sliced GPU: no memory isolation or compute guarantee",
+                "time-sliced GPU (model unknown, so no share is sized): no memory isolation "
+                "or compute guarantee",
             )
         )
     return out
