@@ -6,6 +6,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import numpy as np
 
@@ -339,6 +340,25 @@ class _Builder:
         )
 
 
+STALE_AFTER_S = 86400.0  # a history ending longer before the report is said to be old
+
+
+def stale_history(last_sample: float | int | None, generated_at: str) -> str | None:
+    """A warning when the history ends more than a day before the report's time."""
+    if last_sample is None or not generated_at:
+        return None
+    try:
+        now = datetime.fromisoformat(generated_at.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+    age = now - float(last_sample)
+    if age <= STALE_AFTER_S:
+        return None
+    days = age / 86400.0
+    return (f"The history ends {days:.0f} days before this report: the numbers describe usage "
+            "then, not now. Refresh it (ingest, --prometheus-url) before acting on them.")
+
+
 def savings(containers: Sequence[ContainerReport]) -> tuple[list[Savings], Savings]:
     """Monthly savings per namespace and for the cluster."""
     per: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -387,6 +407,8 @@ def build_report(inputs: ReportInputs) -> Report:
         notes.append("Default prices were used: set --price-cpu, --price-memory, --price-gpu.")
     if not inputs.inventory.workloads:
         notes.append("No --workloads given: current requests are unknown, nothing to compare.")
+    if stale := stale_history(history.get("lastSample"), inputs.generated_at):
+        notes.insert(0, stale)
     return Report(
         generated_at=inputs.generated_at,
         source=inputs.source,

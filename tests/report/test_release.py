@@ -54,3 +54,14 @@ def test_unknown_replicas_are_the_most_pods_seen_and_nothing_to_free_is_left_out
     assert np.isclose(gpu_releases(_samples(range(0, 12), busy=3.0, quiet=0.5),
                                    [_report("Deployment/llm", 2, 4)])[0]
                       .freed_gpu_hours_per_day, 24 * 4)
+
+
+def test_a_history_that_ended_long_ago_is_said_to_be_old():
+    from recommender.report.build import stale_history
+
+    end = 1_790_000_000.0
+    note = stale_history(end, "2026-10-12T00:00:00Z")
+    assert note is not None and note.startswith("The history ends 20 days before this report")
+    assert stale_history(end, "2026-09-22T00:00:00Z") is None  # within a day
+    assert stale_history(None, "2026-10-12T00:00:00Z") is None
+    assert stale_history(end, "not a date") is None

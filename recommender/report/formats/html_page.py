@@ -120,7 +120,8 @@ def _gpus(report: Report) -> list[str]:
     if not report.gpus:
         return []
     cur = report.prices.currency
-    out = ["<h2>GPUs</h2>", "<table><tr><th class=l>Workload</th><th class=l>Model</th>"
+    out = ["<h2>GPUs</h2>", "<p>Savings here count GPUs only; a workload's total adds its CPU "
+           "and memory.</p>", "<table><tr><th class=l>Workload</th><th class=l>Model</th>"
            "<th>Current</th><th>Duty cycle</th><th>Idle</th><th>Busy p95</th>"
            "<th>Memory max</th><th class=l>What would fit</th></tr>"]
     for g in report.gpus:

@@ -52,6 +52,7 @@ def render(report: Report) -> str:
         ]
     if report.gpus:
         out += ["", "## GPUs", "",
+                "Savings here count GPUs only; a workload's total adds its CPU and memory.", "",
                 "| Workload | Model | Current | Duty cycle | Idle | Busy p95 | Memory max "
                 "| Options |", "|---|---|---|---:|---:|---:|---:|---|"]
         for g in report.gpus:

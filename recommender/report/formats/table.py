@@ -129,7 +129,7 @@ def _gpus(report: Report) -> list[str]:
     if not report.gpus:
         return []
     currency = report.prices.currency
-    out = ["GPUs"]
+    out = ["GPUs (savings here count GPUs only; a workload's total above adds CPU and memory)"]
     for g in report.gpus:
         current = T.devices(g.current) or "none requested"
         pods = "?" if g.replicas is None else g.replicas
