@@ -67,6 +67,10 @@ class ResourceLine:
         return self.values.get("target")
 
     @property
+    def limit(self) -> float | None:
+        return self.values.get("limit")
+
+    @property
     def diff_per_pod(self) -> float | None:
         """Recommended minus current request (negative: the request can shrink)."""
         if self.target is None or self.request is None:

@@ -74,10 +74,13 @@ def _charts(c: ContainerReport) -> str:
         line = c.line(resource)
         if line is None:
             continue
+        hi = max([b.end for b in buckets] + [v for v in (line.request, line.target,
+                                                         line.limit) if v])
         charts.append(svg.distribution_chart(
             buckets, line.request, line.target, partial(human, resource),
             f"{c.container} {resource} usage against request and target",
-            f"{c.container} · {resource}",
+            f"{c.container} · {resource}", limit=line.limit,
+            unit=svg.axis_unit(resource, hi * 1.3),
         ))
     return '<div class="charts">' + "".join(charts) + "</div>" if charts else ""
 

@@ -34,6 +34,26 @@ def _svg(width: int, height: int, label: str, body: list[str]) -> str:
     )
 
 
+LIMIT = "#9467bd"  # current limit
+
+
+def axis_unit(resource: str, hi: float) -> tuple[str, float]:
+    """One unit for a chart's ticks (never millicores beside cores): its name and size."""
+    if resource == "cpu":
+        return ("millicores", 1e-3) if hi < 2 else ("cores", 1.0)
+    return ("MiB", 2.0**20) if hi < 2 * 2**30 else ("GiB", 2.0**30)
+
+
+def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
+    """1-2-5 values between ``lo`` and ``hi`` (in the axis unit), at most ``most``."""
+    ticks = [m * 10.0**e for e in range(math.floor(math.log10(lo)) - 1,
+                                        math.ceil(math.log10(hi)) + 1)
+             for m in (1, 2, 5) if lo <= m * 10.0**e <= hi]
+    while len(ticks) > most:
+        ticks = ticks[::2]
+    return ticks
+
+
 def distribution_chart(
     buckets: Sequence[Bucket],
     current: float | None,
@@ -42,12 +62,15 @@ def distribution_chart(
     label: str,
     title: str = "",
     width: int = 340,
-    height: int = 150,
+    height: int = 160,
+    limit: float | None = None,
+    unit: tuple[str, float] | None = None,
 ) -> str:
-    """Usage histogram (log x axis) with the current request and the target as lines."""
-    left, right, top, bottom = 8, 8, 18, 26
+    """Usage histogram (log x axis, ticks in one ``unit``, named under the axis) with the
+    current request, the current limit and the target as lines."""
+    left, right, top, bottom = 8, 8, 18, 36
     points = [b.start for b in buckets if b.start > 0] + [b.end for b in buckets]
-    points += [v for v in (current, target) if v]
+    points += [v for v in (current, target, limit) if v]
     lo, hi = min(points) / 1.3, max(points) * 1.3
     span = math.log(hi / lo)
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -65,24 +88,39 @@ def distribution_chart(
         body.append(f'<rect class="usage" x="{_f(x0)}" y="{_f(top + plot_h - h)}" '
                     f'width="{_f(max(x1 - x0, 1.5))}" height="{_f(h)}" fill="{USAGE}"/>')
     for value, colour, name, dash in ((current, CURRENT, "request", ' stroke-dasharray="5 3"'),
+                                      (limit, LIMIT, "limit", ' stroke-dasharray="2 2"'),
                                       (target, TARGET, "target", "")):
         if not value:
             continue
         px = _f(x(value))
         body.append(f'<line class="{name}" x1="{px}" y1="{top - 4}" x2="{px}" '
-                    f'y2="{top + plot_h}" stroke="{colour}" stroke-width="3"{dash}/>')
-    for tick in _log_ticks(lo, hi):
-        px = _f(x(tick))
-        body.append(f'<text x="{px}" y="{height - 8}" font-size="10" text-anchor="middle" '
-                    f'fill="{AXIS}">{escape(fmt(tick))}</text>')
+                    f'y2="{top + plot_h}" stroke="{colour}" stroke-width="3"{dash}>'
+                    f"<title>{name}: {escape(fmt(value))}</title></line>")
+    if unit is not None:
+        name, size = unit
+        for tick in nice_ticks(lo / size, hi / size):
+            px = _f(x(tick * size))
+            body.append(f'<line x1="{px}" y1="{top + plot_h}" x2="{px}" y2="{top + plot_h + 3}" '
+                        f'stroke="{AXIS}"/><text x="{px}" y="{top + plot_h + 14}" '
+                        f'font-size="10" text-anchor="middle" fill="{AXIS}">{tick:g}</text>')
+        body.append(f'<text x="{left + plot_w / 2}" y="{height - 4}" font-size="10" '
+                    f'text-anchor="middle" fill="{AXIS}">{escape(name)} (log scale); bars: '
+                    "share of samples</text>")
+    else:
+        for tick in _log_ticks(lo, hi):
+            px = _f(x(tick))
+            body.append(f'<text x="{px}" y="{height - 8}" font-size="10" text-anchor="middle" '
+                        f'fill="{AXIS}">{escape(fmt(tick))}</text>')
     body.append(f'<text x="{width - right}" y="12" font-size="11" font-weight="bold" '
                 f'text-anchor="end" fill="#333">{escape(title)}</text>')
     legend = [("usage", USAGE), ("request", CURRENT), ("target", TARGET)]
+    if limit:
+        legend.append(("limit", LIMIT))
     lx = left
     for name, colour in legend:
         body.append(f'<rect x="{lx}" y="4" width="9" height="9" fill="{colour}"/>'
                     f'<text x="{lx + 12}" y="12" font-size="10" fill="#333">{name}</text>')
-        lx += 64
+        lx += 56
     return _svg(width, height, label, body)
 
 

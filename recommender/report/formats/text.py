@@ -95,8 +95,9 @@ def saving_text(value: float | None, currency: str) -> str:
 
 
 def gigabytes(value: float) -> str:
-    """GPU memory in decimal GB, as GPU models are named: ``65.5GB``."""
-    return f"{value / 1e9:.1f}".rstrip("0").rstrip(".") + "GB"
+    """GPU memory in GiB, the unit container memory is shown in (``61Gi``; an 80 GB device is
+    ``74.5Gi``): one unit for every memory in a report."""
+    return f"{value / 2**30:.1f}".rstrip("0").rstrip(".") + "Gi"
 
 
 def price(value: float, currency: str) -> str:
