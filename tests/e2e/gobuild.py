@@ -137,10 +137,12 @@ def ensure_built(src: Path = CONTROLPLANE_SRC, *, verbose: bool = False) -> Path
     return target
 
 
-def build_tool(src: Path, name: str) -> Path:
-    """A small standard-library Go program in ``src`` (a benchmark helper), built once per
-    version of its ``go.mod`` and ``main.go`` into the cache; returns the binary."""
-    digest = hashlib.sha256(b"".join((src / f).read_bytes() for f in ("go.mod", "main.go")))
+def build_tool(src: Path, name: str, package: str = ".") -> Path:
+    """A Go program built from the module in ``src`` (a benchmark helper's ``main.go``, or
+    ``package`` of a pinned dependency, e.g. helm's command), once per version of the module's
+    files into the cache; returns the binary."""
+    files = sorted(p for p in src.iterdir() if p.suffix in (".mod", ".sum", ".go"))
+    digest = hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in files))
     target = cache_dir() / "bin" / f"{name}-{digest.hexdigest()[:16]}" / name
     if target.is_file():
         return target
@@ -148,6 +150,6 @@ def build_tool(src: Path, name: str) -> Path:
         if not target.is_file():
             tmp = target.with_suffix(".tmp")
             subprocess.run([go_binary(), "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp),
-                            "."], cwd=src, check=True)
+                            package], cwd=src, check=True)
             tmp.replace(target)
     return target
