@@ -6,9 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from recommender.crd_fields import unknown_fields
 from recommender.history import Samples
 from recommender.input.csv_history import read_history
 from recommender.input.store import DEFAULT_STORE, HistoryStore
@@ -17,7 +19,9 @@ from recommender.logic.recommend import HELD, NEXT_HOURS
 from recommender.logic.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, prepare_model
 from recommender.model.state import UsageModel
 from recommender.quantity import Rounding, parse_quantity, unit_hint
-from recommender.vpa import KIND, Vpa, parse_vpa
+from recommender.vpa import GROUP, KIND, VERSION, Vpa, parse_vpa
+
+VPA_API_VERSION = f"{GROUP}/{VERSION}"
 
 
 class UsageError(Exception):
@@ -43,7 +47,8 @@ def add_source_args(parser: argparse.ArgumentParser) -> None:
 def add_engine_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy", type=Path, action="append", default=[],
-        help="VerticalPodAutoscaler YAML (repeatable); each VPA's targetRef selects a workload",
+        help="VerticalPodAutoscaler YAML (repeatable); each VPA's targetRef selects a workload; "
+        "checked as kubectl apply checks it (autoscaling.k8s.io/v1, the CRD's fields only)",
     )
     parser.add_argument(
         "--strategy", default=DEFAULT_STRATEGY,
@@ -109,7 +114,9 @@ def byte_quantity(text: str) -> int:
 
 
 def load_policies(paths: Sequence[Path]) -> list[Vpa]:
-    """VPAs from YAML files (multi-document; other kinds are ignored)."""
+    """VPAs from YAML files (multi-document, or ``kind: List``), checked as strictly as
+    ``kubectl apply`` checks them: anything but an ``autoscaling.k8s.io/v1``
+    VerticalPodAutoscaler with the CRD's fields is an error naming file, document and field."""
     vpas = []
     for path in paths:
         try:
@@ -118,18 +125,39 @@ def load_policies(paths: Sequence[Path]) -> list[Vpa]:
             raise UsageError(f"{path}: cannot read VPA YAML: {exc}") from None
         except yaml.YAMLError as exc:
             raise UsageError(yaml_error(path, exc)) from None
-        for doc in docs:
-            if isinstance(doc, dict) and doc.get("kind") == "List":
-                docs.extend(doc.get("items") or [])
-                continue
-            if not isinstance(doc, dict) or doc.get("kind") != KIND:
-                continue
-            try:
-                vpas.append(parse_vpa(doc))
-            except ValueError as exc:
-                name = (doc.get("metadata") or {}).get("name", "?")
-                raise UsageError(f"{path}: VerticalPodAutoscaler {name}: {exc}") from None
+        for number, doc in enumerate(docs, 1):
+            if doc is None:
+                continue  # an empty document (a trailing ---)
+            items = doc.get("items") if isinstance(doc, dict) and doc.get("kind") == "List" \
+                else [doc]
+            for index, item in enumerate(items or []):
+                where = f"{path}: document {number}" + (
+                    f" item {index}" if isinstance(doc, dict) and doc.get("kind") == "List"
+                    else "")
+                vpas.append(_policy(item, where))
     return vpas
+
+
+def _policy(doc: Any, where: str) -> Vpa:
+    if not isinstance(doc, dict):
+        raise UsageError(f"{where}: a {type(doc).__name__}, not an object: a --policy file "
+                         "holds VerticalPodAutoscaler objects")
+    if doc.get("kind") != KIND:
+        raise UsageError(f"{where}: kind {doc.get('kind')!r} is not {KIND}: --policy takes "
+                         "VerticalPodAutoscalers only")
+    name = (doc.get("metadata") or {}).get("name", "?")
+    where = f"{where} ({KIND} {name})"
+    if doc.get("apiVersion") != VPA_API_VERSION:
+        raise UsageError(f"{where}: apiVersion {doc.get('apiVersion')!r}: the cluster serves "
+                         f"{VPA_API_VERSION} (v1beta2 was removed); change it to "
+                         f"{VPA_API_VERSION}")
+    unknown = unknown_fields(doc)
+    if unknown:
+        raise UsageError(f"{where}: " + "; ".join(unknown))
+    try:
+        return parse_vpa(doc)
+    except ValueError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def engine_options(args: argparse.Namespace) -> tuple[Strategy, GpuModel | None, Rounding]:
