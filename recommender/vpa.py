@@ -102,10 +102,11 @@ class Vpa:
             return policy.startup_boost
         return self.startup_boost
 
-    def served_by(self, recommender_name: str) -> bool:
-        """Upstream semantics: ``default`` also serves VPAs that name no recommender."""
+    def served_by(self, recommender_name: str, unnamed: bool = False) -> bool:
+        """Upstream semantics: ``default`` also serves VPAs that name no recommender (and so
+        does any recommender told to, ``unnamed``)."""
         if not self.recommenders:
-            return recommender_name == "default"
+            return recommender_name == "default" or unnamed
         return recommender_name in self.recommenders
 
 

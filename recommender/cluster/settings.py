@@ -13,6 +13,9 @@ class RecommenderSettings:
     """Everything ``tidal-recommender run`` is told; defaults follow upstream VPA."""
 
     name: str = "tidal"
+    # VPAs that name no recommender: always, never (upstream's rule: only "default" serves
+    # them), or auto: unless upstream's vpa-recommender runs (seen among the pods).
+    serve_unnamed: str = "never"
     interval_s: float = 60.0
     kubeconfig: str | None = None
     prometheus_url: str | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,27 +40,29 @@ class ClusterView:
         return lambda namespace, pod: table.get((namespace, pod))
 
 
+def serves_unnamed(mode: str, pods: Sequence[PodInfo]) -> bool:
+    """Whether VPAs that name no recommender are served: ``always``, ``never``, or ``auto``
+    (unless a pod of upstream's vpa-recommender runs, which serves them as ``default``)."""
+    if mode == "auto":
+        upstream = [p for p in pods if p.upstream_recommender]
+        if upstream and upstream[0].name not in _SEEN_UPSTREAM:
+            _SEEN_UPSTREAM.add(upstream[0].name)
+            log.info("upstream's vpa-recommender runs (%s/%s): VPAs that name no recommender "
+                     "are left to it", upstream[0].namespace, upstream[0].name)
+        return not upstream
+    return mode == "always"
+
+
+_SEEN_UPSTREAM: set[str] = set()  # upstream recommender pods already logged
+
+
 def load_view(api: KubeApi, settings: RecommenderSettings, on_error: OnError) -> ClusterView:
     """VPAs (served ones parsed, invalid ones with their reason) and pods."""
     ns = settings.namespace
-    all_vpas: set[tuple[str, str]] = set()
-    served: list[Vpa] = []
-    invalid: dict[tuple[str, str], tuple[Mapping[str, Any], str]] = {}
+    listed = []  # the VPAs first: an unreachable API fails the loop before anything else
     for obj in api.list(paths.vpas(ns), settings.page_size):
-        meta = obj.get("metadata") or {}
-        meta.pop("managedFields", None)
-        key = (meta.get("namespace", ""), meta.get("name", ""))
-        all_vpas.add(key)
-        names = tuple(
-            r.get("name", "") for r in (obj.get("spec") or {}).get("recommenders") or []
-            if isinstance(r, Mapping)
-        )
-        if not Vpa(key[0], key[1], None, recommenders=names).served_by(settings.name):
-            continue
-        try:
-            served.append(parse_vpa(obj))
-        except ValueError as exc:
-            invalid[key] = (obj, str(exc))
+        (obj.get("metadata") or {}).pop("managedFields", None)
+        listed.append(obj)
     index = TargetIndex()
     for kind in INTERMEDIATE:  # to climb from pods to their top controllers
         _list_kind(api, settings, on_error, kind, index)
@@ -69,6 +71,24 @@ def load_view(api: KubeApi, settings: RecommenderSettings, on_error: OnError) ->
         info = pod_info(obj, index)
         if info is not None:
             pods.append(info)
+    unnamed = serves_unnamed(settings.serve_unnamed, pods)
+    all_vpas: set[tuple[str, str]] = set()
+    served: list[Vpa] = []
+    invalid: dict[tuple[str, str], tuple[Mapping[str, Any], str]] = {}
+    for obj in listed:
+        meta = obj.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        all_vpas.add(key)
+        names = tuple(
+            r.get("name", "") for r in (obj.get("spec") or {}).get("recommenders") or []
+            if isinstance(r, Mapping)
+        )
+        if not Vpa(key[0], key[1], None, recommenders=names).served_by(settings.name, unnamed):
+            continue
+        try:
+            served.append(parse_vpa(obj))
+        except ValueError as exc:
+            invalid[key] = (obj, str(exc))
     _check_unmatched_targets(api, settings, on_error, served, pods, index)
     return ClusterView(all_vpas, served, invalid, index, pods)
 

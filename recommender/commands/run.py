@@ -44,6 +44,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=d.name,
                         help="recommender name matched against spec.recommenders; `default` "
                         "also serves VPAs naming none (default tidal)")
+    parser.add_argument(
+        "--serve-unnamed", choices=("auto", "always", "never"), default=d.serve_unnamed,
+        help="VPAs that name no recommender in spec.recommenders: never (upstream's rule: only "
+        "a recommender named default serves them), always, or auto: unless upstream's "
+        f"vpa-recommender runs in the cluster (default {d.serve_unnamed}; the manifests: auto)")
     parser.add_argument("--kubeconfig", help="kubeconfig (default: in-cluster, then ~/.kube)")
     parser.add_argument("--namespace", help="serve one namespace only (default: all)")
     parser.add_argument("--interval", default="1m", help="loop interval (default 1m)")
@@ -101,6 +106,7 @@ def settings_from(args: argparse.Namespace) -> RecommenderSettings:
     identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
     return RecommenderSettings(
         name=args.name,
+        serve_unnamed=args.serve_unnamed,
         interval_s=parse_duration(args.interval),
         kubeconfig=args.kubeconfig,
         prometheus_url=args.prometheus_url,

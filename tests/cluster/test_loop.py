@@ -214,3 +214,27 @@ def test_in_place_vpas_get_held_status_and_next_hours_annotation(server, api):
     vpas[("shop", "web")]["spec"]["updatePolicy"]["updateMode"] = "Recreate"
     rec.run_once()
     assert ANNOTATION not in (vpas[("shop", "web")]["metadata"].get("annotations") or {})
+
+
+def test_vpas_naming_no_recommender_are_served_unless_upstream_runs(server, api):
+    store = server.store
+    web = _deploy(store, "shop", "web", 1)
+    store.add(VPA_API, "verticalpodautoscalers", [
+        vpa_object("shop", "plain", "web", recommender=None),
+        vpa_object("shop", "other", "web", recommender="someone-else"),
+    ])
+    never = Recommender(_settings(serve_unnamed="never"), api)
+    assert never.run_once().served == 0  # upstream's rule: only "default" serves it
+    auto = Recommender(_settings(serve_unnamed="auto"), api)
+    auto.model.ingest(_usage("shop", "Deployment/web", web, 1.0, auto.clock()))
+    assert auto.run_once().served == 1
+    assert _status(store, "shop", "plain")["recommendation"]
+    assert _status(store, "shop", "other") == {}
+    # Upstream's recommender appears (its image): the unnamed VPA is left to it.
+    store.add("/api/v1", "pods", [{
+        "metadata": {"namespace": "kube-system", "name": "vpa-recommender-7d9f-abcde"},
+        "spec": {"containers": [{"name": "recommender",
+                                 "image": "registry.k8s.io/autoscaling/vpa-recommender:1.7.0"}]},
+        "status": {"phase": "Running"}}])
+    assert Recommender(_settings(serve_unnamed="auto"), api).run_once().served == 0
+    assert Recommender(_settings(serve_unnamed="always"), api).run_once().served == 1

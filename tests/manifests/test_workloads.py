@@ -113,7 +113,7 @@ def test_recommender_runs_named_tidal_with_metrics_and_leader_identity() -> None
     pod = deployment["spec"]["template"]["spec"]
     container = _container(pod, "recommender")
     assert pod["serviceAccountName"] == "tidal-recommender"
-    assert _command(container) == "tidal-recommender run --name tidal"
+    assert _command(container) == "tidal-recommender run --name tidal --serve-unnamed=auto"
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http-metrics": 8080}
     for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
         assert container[kind]["httpGet"] == {"path": "/healthz", "port": "http-metrics"}
