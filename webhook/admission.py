@@ -7,6 +7,8 @@ HPA/VPA validator and never raises: internal errors fail open (``FAIL_OPEN``) wi
 from __future__ import annotations
 
 import logging
+import os
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,12 +66,33 @@ def admit(review: AdmissionReview, state: ClusterState, *, mutating: bool) -> Ve
     try:
         response, decision = handler(request, state)
     except Exception as exc:
-        log.exception("admission of %s %s/%s failed", kind, _namespace(request), _name(request))
+        _log_failure(exc, kind, request)
         if not FAIL_OPEN:
             raise
         note = f"tidal: {kind} allowed unchanged after a webhook error ({type(exc).__name__})"
         return Verdict(rv.allow(request["uid"], [note]), kind, "allowed", True, dry_run)
     return Verdict(response, kind, decision, dry_run=dry_run)
+
+
+_TRACED: set[tuple[str, str, int]] = set()  # failure causes whose traceback was logged
+
+
+def _log_failure(exc: Exception, kind: str, request: AdmissionRequest) -> None:
+    """One line per failed admission, naming the cause and where it was raised; the full
+    traceback only the first time a cause appears (a bug hit by every pod must not flood the
+    log)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = frames[-1] if frames else None
+    cause = (type(exc).__name__, where.filename if where else "?", where.lineno or 0 if where
+             else 0)
+    first = cause not in _TRACED
+    if first and len(_TRACED) < 1000:
+        _TRACED.add(cause)
+    location = f"{os.path.basename(cause[1])}:{cause[2]}"
+    log.error("admission of %s %s/%s failed open: %s: %s (at %s)%s", kind, _namespace(request),
+              _name(request), cause[0], exc, location,
+              "" if first else "; traceback logged at its first occurrence",
+              exc_info=exc if first else None)
 
 
 def _object(request: AdmissionRequest) -> dict[str, Any]:

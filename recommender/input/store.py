@@ -6,7 +6,9 @@ and timestamp, so ingesting the same file twice changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +63,23 @@ class HistoryStore:
     def close(self) -> None:
         self._db.close()
 
+    @contextlib.contextmanager
+    def _damage(self) -> Iterator[None]:
+        """A damaged file (``database disk image is malformed``) as one line naming it."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(
+                f"{self.path}: the history store is damaged ({exc}): restore it from a copy, "
+                "or ingest the history CSV again into a new --store"
+            ) from None
+
     def ingest(self, samples: Samples) -> int:
         """Add samples in one transaction; returns how many were new."""
+        with self._damage():
+            return self._ingest(samples)
+
+    def _ingest(self, samples: Samples) -> int:
         with self._db:
             before = self._count()
             ids: dict[tuple[str, str, str, str, str], int] = {}
@@ -93,10 +110,15 @@ class HistoryStore:
         return int(self._db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
 
     def __len__(self) -> int:
-        return self._count()
+        with self._damage():
+            return self._count()
 
     def load(self, namespace: str | None = None, since: float | None = None) -> Samples:
-        """All samples (optionally of one namespace, from ``since``), in time order."""
+        """Samples (of one namespace, from ``since``), oldest first."""
+        with self._damage():
+            return self._load(namespace, since)
+
+    def _load(self, namespace: str | None, since: float | None) -> Samples:
         query = (
             "SELECT s.timestamp, r.namespace, r.workload, r.pod, r.container, r.resource, "
             "s.value FROM samples s JOIN series r ON r.id = s.series WHERE 1=1"

@@ -133,3 +133,23 @@ def test_every_option_says_what_it_is_and_every_command_has_examples(capsys) -> 
     for name, command in sub.choices.items():
         for action in command._actions:
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+
+
+@pytest.mark.parametrize("command", [["recommend"], ["ingest", "{csv}"]])
+def test_a_damaged_store_is_one_line_naming_it(tmp_path, capsys, command) -> None:
+    csv = history(tmp_path)
+    store = tmp_path / "h.db"
+    rows = "".join(ROW.format(value=str(i * 1000)).replace("1700000000", str(1700000000 + 60 * i))
+                   for i in range(20000))
+    big = tmp_path / "big.csv"
+    big.write_text(HEADER + rows)
+    assert main(["ingest", str(big), "--store", str(store)]) == 0
+    capsys.readouterr()
+    with open(store, "r+b") as handle:  # overwrite pages in the middle of the file
+        handle.seek(store.stat().st_size // 2)
+        handle.write(b"\xff" * 16384)
+    args = [a.format(csv=csv) for a in command] + ["--store", str(store)]
+    assert main(args) == 2
+    line = error_line(capsys)
+    assert line.startswith(f"tidal-recommender: error: {store}: the history store is damaged")
+    assert "malformed" in line

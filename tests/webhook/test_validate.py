@@ -229,3 +229,29 @@ def test_hpa_on_tidal_forecast_beside_an_active_vpa_is_allowed_and_explained() -
     # No VPA, or one that is Off: nothing to explain.
     assert _warnings(validate(b.hpa_v2(metrics=[FORECAST]), [])) == []
     assert _warnings(validate(b.hpa_v2(metrics=[FORECAST]), [b.vpa(mode="Off")])) == []
+
+
+def test_an_internal_error_fails_open_with_one_log_line_per_admission(monkeypatch, caplog):
+    import logging
+
+    from webhook import admission
+
+    def broken(request, state):
+        raise KeyError("spec")
+
+    monkeypatch.setitem(admission._VALIDATORS, admission.HPA, broken)
+    monkeypatch.setattr(admission, "_TRACED", set())
+    caplog.set_level(logging.ERROR, logger="webhook.admission")
+    for _ in range(3):
+        response = validate(b.hpa_v2(metrics=[b.resource_metric("cpu")]), [b.vpa()])
+        assert response["allowed"] is True
+        assert response["warnings"] == [
+            "tidal: hpa allowed unchanged after a webhook error (KeyError)"]
+    first, *others = caplog.records
+    assert "failed open: KeyError: 'spec' (at test_validate.py:" in first.getMessage()
+    assert first.exc_info is not None  # the traceback, once
+    assert len(others) == 2
+    for record in others:
+        assert record.exc_info is None
+        assert record.getMessage().endswith("traceback logged at its first occurrence")
+        assert "\n" not in record.getMessage()
