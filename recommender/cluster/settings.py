@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from recommender.input.prometheus import PrometheusAuth
 from recommender.logic.recommend import BY_UPDATE_MODE
 from recommender.logic.strategies import DEFAULT_STRATEGY
 
@@ -19,6 +20,7 @@ class RecommenderSettings:
     interval_s: float = 60.0
     kubeconfig: str | None = None
     prometheus_url: str | None = None
+    prometheus_auth: PrometheusAuth = field(default_factory=PrometheusAuth)
     history_length_s: float = 8 * 86400.0
     history_resolution_s: float = 3600.0
     history_chunk_s: float = 86400.0

@@ -13,6 +13,7 @@ import yaml
 from recommender.crd_fields import unknown_fields
 from recommender.history import Samples
 from recommender.input.csv_history import read_history
+from recommender.input.prometheus import PrometheusAuth
 from recommender.input.store import DEFAULT_STORE, HistoryStore
 from recommender.logic.gpu import GPU_MODELS, GpuModel, gpu_model
 from recommender.logic.recommend import HELD, NEXT_HOURS
@@ -41,6 +42,48 @@ def add_source_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", help="with --prometheus-url: one namespace only")
     parser.add_argument(
         "--history-length", default="8d", help="with --prometheus-url: history to read (8d)"
+    )
+    add_prometheus_auth_args(parser)
+
+
+def add_prometheus_auth_args(parser: argparse.ArgumentParser) -> None:
+    """Credentials and TLS for a Prometheus that wants them (secrets are files, re-read at
+    every request so rotation needs no restart)."""
+    group = parser.add_argument_group("Prometheus credentials")
+    group.add_argument("--prometheus-bearer-token-file", metavar="FILE",
+                       help="send Authorization: Bearer <the file's content>")
+    group.add_argument("--prometheus-username", help="basic auth user")
+    group.add_argument("--prometheus-password-file", metavar="FILE",
+                       help="basic auth password, read from this file")
+    group.add_argument("--prometheus-ca-file", metavar="FILE",
+                       help="CA to verify Prometheus's TLS certificate with")
+    group.add_argument("--prometheus-cert-file", metavar="FILE",
+                       help="TLS client certificate (with --prometheus-key-file)")
+    group.add_argument("--prometheus-key-file", metavar="FILE", help="its private key")
+    group.add_argument("--prometheus-header", action="append", default=[],
+                       metavar="NAME:VALUE",
+                       help="extra header, repeatable (e.g. X-Scope-OrgID:tenant-a for Mimir)")
+
+
+def prometheus_auth(args: argparse.Namespace) -> PrometheusAuth:
+    """The credentials the Prometheus options name; UsageError for a malformed header."""
+    headers = []
+    for text in getattr(args, "prometheus_header", []) or []:
+        name, sep, value = text.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--prometheus-header {text!r}: expected NAME:VALUE, "
+                             "e.g. X-Scope-OrgID:tenant-a")
+        headers.append((name.strip(), value.strip()))
+    if getattr(args, "prometheus_password_file", None) and not args.prometheus_username:
+        raise UsageError("--prometheus-password-file needs --prometheus-username")
+    return PrometheusAuth(
+        bearer_token_file=getattr(args, "prometheus_bearer_token_file", None),
+        username=getattr(args, "prometheus_username", None),
+        password_file=getattr(args, "prometheus_password_file", None),
+        ca_file=getattr(args, "prometheus_ca_file", None),
+        cert_file=getattr(args, "prometheus_cert_file", None),
+        key_file=getattr(args, "prometheus_key_file", None),
+        headers=tuple(headers),
     )
 
 
@@ -80,7 +123,8 @@ def load_samples(args: argparse.Namespace) -> Samples:
     if getattr(args, "prometheus_url", None):
         from recommender.input.offline import prometheus_samples
 
-        return prometheus_samples(args.prometheus_url, args.namespace, args.history_length)
+        return prometheus_samples(args.prometheus_url, args.namespace, args.history_length,
+                                  prometheus_auth(args))
     path = args.store or DEFAULT_STORE
     if not Path(path).exists():
         raise UsageError(
@@ -179,7 +223,7 @@ def detected_gpu_model(args: argparse.Namespace) -> str | None:
         return None
     from recommender.input.offline import prometheus_gpu_model
 
-    model, names = prometheus_gpu_model(url, args.history_length)
+    model, names = prometheus_gpu_model(url, args.history_length, prometheus_auth(args))
     if model is not None:
         others = f"; also seen: {', '.join(names[1:])}, sized as {model} too" \
             if len(names) > 1 else ""

@@ -17,7 +17,7 @@ from recommender.cluster.loop import Recommender
 from recommender.cluster.server import serve
 from recommender.cluster.settings import RecommenderSettings
 from recommender.cluster.telemetry import Telemetry
-from recommender.commands.common import UsageError
+from recommender.commands.common import UsageError, add_prometheus_auth_args, prometheus_auth
 from recommender.duration import parse_duration
 from recommender.input.prometheus import PrometheusSettings, PrometheusSource
 from recommender.logic.recommend import BY_UPDATE_MODE, HELD
@@ -53,6 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", help="serve one namespace only (default: all)")
     parser.add_argument("--interval", default="1m", help="loop interval (default 1m)")
     parser.add_argument("--prometheus-url", help="Prometheus for history bootstrap and GPUs")
+    add_prometheus_auth_args(parser)
     parser.add_argument("--history-length", default="8d",
                         help="history to bootstrap from Prometheus (default 8d)")
     parser.add_argument("--history-resolution", default="1h",
@@ -110,6 +111,7 @@ def settings_from(args: argparse.Namespace) -> RecommenderSettings:
         interval_s=parse_duration(args.interval),
         kubeconfig=args.kubeconfig,
         prometheus_url=args.prometheus_url,
+        prometheus_auth=prometheus_auth(args),
         history_length_s=parse_duration(args.history_length),
         history_resolution_s=parse_duration(args.history_resolution),
         qps=args.qps,
@@ -144,6 +146,7 @@ def build(settings: RecommenderSettings, telemetry: Telemetry) -> Recommender:
             resolution_s=settings.history_resolution_s,
             chunk_s=settings.history_chunk_s,
             namespace=settings.namespace,
+            auth=settings.prometheus_auth,
         ))
     return Recommender(settings, api, prometheus, telemetry)
 

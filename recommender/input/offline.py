@@ -16,7 +16,7 @@ from recommender.duration import parse_duration
 from recommender.history import Samples
 from recommender.input.backoff import SourceUnavailable
 from recommender.input.dcgm import gpu_models, model_from_product
-from recommender.input.prometheus import PrometheusSettings, PrometheusSource
+from recommender.input.prometheus import PrometheusAuth, PrometheusSettings, PrometheusSource
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,12 @@ def api_workloads(namespace: str | None) -> Callable[[str, str], str | None] | N
     return lambda ns, pod: table.get((ns, pod))
 
 
-def prometheus_samples(url: str, namespace: str | None, history_length: str) -> Samples:
+def prometheus_samples(url: str, namespace: str | None, history_length: str,
+                       auth: PrometheusAuth | None = None) -> Samples:
     """``history_length`` of samples up to now; ValueError when Prometheus is unreachable."""
     settings = PrometheusSettings(
-        url=url, history_length_s=parse_duration(history_length), namespace=namespace
+        url=url, history_length_s=parse_duration(history_length), namespace=namespace,
+        auth=auth or PrometheusAuth(),
     )
     end = time.time()
     try:
@@ -62,10 +64,11 @@ def prometheus_samples(url: str, namespace: str | None, history_length: str) -> 
         raise ValueError(str(exc)) from None
 
 
-def prometheus_gpu_model(url: str, history_length: str) -> tuple[str | None, list[str]]:
+def prometheus_gpu_model(url: str, history_length: str, auth: PrometheusAuth | None = None
+                         ) -> tuple[str | None, list[str]]:
     """Tidal's name of the most common GPU model dcgm-exporter reported over the history, and
     every ``modelName`` seen (most common first); (None, []) without DCGM data."""
-    client = PrometheusSource(PrometheusSettings(url=url)).client
+    client = PrometheusSource(PrometheusSettings(url=url, auth=auth or PrometheusAuth())).client
     try:
         names = gpu_models(client, time.time(), parse_duration(history_length))
     except SourceUnavailable as exc:

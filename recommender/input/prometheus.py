@@ -9,15 +9,18 @@ average rate, memory as the peak working set.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
+import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +37,51 @@ CONTAINER_FILTER = 'container!="",container!="POD"'
 
 
 @dataclass(frozen=True)
+class PrometheusAuth:
+    """How to reach a Prometheus that wants credentials (Thanos, Mimir, a managed service).
+
+    Secrets are read from files at every request, so a rotated token or password is picked up
+    without a restart."""
+
+    bearer_token_file: str | None = None
+    username: str | None = None
+    password_file: str | None = None
+    ca_file: str | None = None  # verify the server with this CA instead of the system's
+    cert_file: str | None = None  # a client certificate (and its key_file)
+    key_file: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # e.g. (("X-Scope-OrgID", "tenant-a"),)
+
+    def request_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.bearer_token_file:
+            headers["Authorization"] = f"Bearer {_secret(self.bearer_token_file)}"
+        elif self.username is not None:
+            password = _secret(self.password_file) if self.password_file else ""
+            token = base64.b64encode(f"{self.username}:{password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        return headers
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not (self.ca_file or self.cert_file):
+            return None
+        try:
+            context = ssl.create_default_context(cafile=self.ca_file)
+            if self.cert_file:
+                context.load_cert_chain(self.cert_file, self.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise SourceUnavailable(f"prometheus TLS files: {exc}") from None
+        return context
+
+
+def _secret(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise SourceUnavailable(f"prometheus credentials: cannot read {path}: "
+                                f"{exc.strerror}") from None
+
+
+@dataclass(frozen=True)
 class PrometheusSettings:
     url: str
     history_length_s: float = 8 * 86400.0
@@ -43,6 +91,7 @@ class PrometheusSettings:
     timeout_s: float = 60.0
     retries: int = 3
     retry_delay_s: float = 0.5
+    auth: PrometheusAuth = field(default_factory=PrometheusAuth)
 
 
 @dataclass
@@ -61,27 +110,38 @@ class PrometheusClient:
 
     def __init__(
         self, url: str, timeout_s: float = 60.0, retries: int = 3, retry_delay_s: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = time.sleep, auth: PrometheusAuth | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout_s, self.retries, self.retry_delay_s = timeout_s, retries, retry_delay_s
         self.sleep = sleep
+        self.auth = auth or PrometheusAuth()
+        self._context: ssl.SSLContext | None = None
         self.requests = 0
 
     def _get(self, endpoint: str, params: Mapping[str, Any]) -> list[Series]:
         url = f"{self.url}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
+        if self._context is None:
+            self._context = self.auth.ssl_context()
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 self.sleep(self.retry_delay_s * 2 ** (attempt - 1))
             self.requests += 1
+            request = urllib.request.Request(url, headers=self.auth.request_headers())
             try:
-                with urllib.request.urlopen(url, timeout=self.timeout_s) as response:
+                with urllib.request.urlopen(request, timeout=self.timeout_s,
+                                            context=self._context) as response:
                     body = json.loads(response.read())
             except urllib.error.HTTPError as exc:
                 if exc.code in (400, 422):  # a bad query: retrying will not help
                     detail = exc.read()[:300]
                     raise SourceUnavailable(f"prometheus rejected the query: {detail!r}") from None
+                if exc.code in (401, 403):  # credentials: retrying will not help either
+                    raise SourceUnavailable(
+                        f"prometheus at {self.url} refused the credentials ({exc.code} "
+                        f"{exc.reason}): check --prometheus-username/--prometheus-password-file,"
+                        " --prometheus-bearer-token-file or --prometheus-header") from None
                 last = exc
                 continue
             except (OSError, ValueError) as exc:
@@ -212,7 +272,8 @@ class PrometheusSource:
     def __init__(self, settings: PrometheusSettings, client: PrometheusClient | None = None):
         self.settings = settings
         self.client = client or PrometheusClient(
-            settings.url, settings.timeout_s, settings.retries, settings.retry_delay_s
+            settings.url, settings.timeout_s, settings.retries, settings.retry_delay_s,
+            auth=settings.auth,
         )
 
     def chunks(self, start: float, end: float, step: float | None = None
