@@ -24,7 +24,7 @@ from recommender.cluster.checkpoints import CheckpointWriter, collect_garbage, l
 from recommender.cluster.feed import UsageFeed
 from recommender.cluster.forecasts import ForecastService
 from recommender.cluster.leader import LeaseElector
-from recommender.cluster.pods import oom_samples
+from recommender.cluster.pods import UPSTREAM_COMPONENTS, oom_samples
 from recommender.cluster.settings import RecommenderSettings
 from recommender.cluster.status import Outcome
 from recommender.cluster.targets import PodInfo
@@ -44,6 +44,16 @@ from recommender.vpa import IN_PLACE_MODES, Vpa
 
 log = logging.getLogger(__name__)
 RECOMMEND_BATCH = 4096
+UPSTREAM_WARNINGS = {
+    "vpa-recommender": "upstream's vpa-recommender runs ({pod}): VPAs that name no "
+    "recommender are its (with --serve-unnamed=auto); name tidal in spec.recommenders to move "
+    "one over",
+    "vpa-admission-controller": "upstream's vpa-admission-controller runs ({pod}) beside "
+    "Tidal's webhook: both size new pods, the one called last wins; remove one "
+    "(docs/install.md, Beside upstream VPA)",
+    "vpa-updater": "upstream's vpa-updater runs ({pod}) beside tidal-updater: both evict or "
+    "resize pods; remove one (docs/install.md, Beside upstream VPA)",
+}
 
 
 @dataclass
@@ -87,6 +97,7 @@ class Recommender:
         self.rounding = Rounding(settings.round_cpu_millicores, settings.round_memory_bytes)
         self.feed = UsageFeed(api, settings, prometheus, self._error, clock)
         self.gpu_detected = False
+        self.upstream_seen: set[str] = set()
         self.last_loop_end: float | None = None
         self.leading = False
         self.reset()
@@ -183,6 +194,7 @@ class Recommender:
             self.forecasts.publish(self.clock())  # from the history so far; stale ones lapse
             report.seconds = time.monotonic() - started
             return report
+        self._check_upstream(view.pods)
         report.vpas, report.served, report.pods = (
             len(view.all_vpas), len(view.served) + len(view.invalid), len(view.pods)
         )
@@ -240,6 +252,20 @@ class Recommender:
         self.telemetry.aggregates.set(len(self.model))
         self.last_loop_end = self.clock()
         return report
+
+    def _check_upstream(self, pods: list[PodInfo]) -> None:
+        """Export upstream VPA's pods per component; warn once per pod where two parts would
+        do one job (docs/install.md, "Beside upstream VPA")."""
+        counts = {c: 0 for c in UPSTREAM_COMPONENTS}
+        for pod in pods:
+            if pod.upstream:
+                counts[pod.upstream] += 1
+                if pod.name not in self.upstream_seen:
+                    self.upstream_seen.add(pod.name)
+                    log.warning("%s", UPSTREAM_WARNINGS[pod.upstream].format(
+                        pod=f"{pod.namespace}/{pod.name}"))
+        for component, count in counts.items():
+            self.telemetry.upstream.labels(component).set(count)
 
     def write_checkpoints(self, deadline_s: float | None = None) -> int:
         """Write due checkpoints of the last loop's targets (oldest first, within the

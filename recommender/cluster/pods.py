@@ -50,22 +50,25 @@ def pod_info(obj: Mapping[str, Any], index: TargetIndex) -> PodInfo | None:
         memory_requests={c.get("name", ""): _memory(c.get("resources")) for c in containers},
         oom_kills=tuple(ooms),
         ready_after_s=_ready_after(meta, status),
-        upstream_recommender=is_upstream_recommender(obj),
+        upstream=upstream_component(obj),
     )
 
 
 UPSTREAM_RECOMMENDER = "vpa-recommender"
+UPSTREAM_COMPONENTS = (UPSTREAM_RECOMMENDER, "vpa-admission-controller", "vpa-updater")
 
 
-def is_upstream_recommender(obj: Mapping[str, Any]) -> bool:
-    """A pod of upstream's recommender: its ``app`` label or its image names vpa-recommender
-    (``registry.k8s.io/autoscaling/vpa-recommender:1.x``)."""
+def upstream_component(obj: Mapping[str, Any]) -> str | None:
+    """Which part of upstream VPA a pod runs, by its ``app`` label or its image
+    (``registry.k8s.io/autoscaling/vpa-recommender:1.x``); None for anything else."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    if labels.get("app") == UPSTREAM_RECOMMENDER:
-        return True
-    containers = (obj.get("spec") or {}).get("containers") or []
-    return any(str(c.get("image", "")).rsplit("/", 1)[-1].split(":")[0].split("@")[0]
-               == UPSTREAM_RECOMMENDER for c in containers)
+    if labels.get("app") in UPSTREAM_COMPONENTS:
+        return str(labels["app"])
+    for c in (obj.get("spec") or {}).get("containers") or []:
+        image = str(c.get("image", "")).rsplit("/", 1)[-1].split("@")[0].split(":")[0]
+        if image in UPSTREAM_COMPONENTS:
+            return image
+    return None
 
 
 def _ready_after(meta: Mapping[str, Any], status: Mapping[str, Any]) -> float | None:

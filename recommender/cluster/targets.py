@@ -77,4 +77,8 @@ class PodInfo:
     memory_requests: Mapping[str, float]
     oom_kills: tuple[tuple[str, float], ...] = ()  # (container, finishedAt) of OOMKilled
     ready_after_s: float | None = None  # creation to Ready (the cold start), if Ready
-    upstream_recommender: bool = False  # a pod of upstream's vpa-recommender
+    upstream: str | None = None  # the upstream VPA component it runs (vpa-recommender, ...)
+
+    @property
+    def upstream_recommender(self) -> bool:
+        return self.upstream == "vpa-recommender"

@@ -43,6 +43,11 @@ class Telemetry:
         self.errors = Counter(
             "tidal_recommender_errors", "Errors by stage", ["stage"], registry=r
         )
+        self.upstream = Gauge(
+            "tidal_recommender_upstream_vpa_pods",
+            "Pods of upstream VPA components seen (vpa-recommender, vpa-admission-controller, "
+            "vpa-updater): beside Tidal's, two parts do one job", ["component"], registry=r,
+        )
         self.leader = Gauge(
             "tidal_recommender_leader", "1 while this replica holds the Lease", registry=r
         )

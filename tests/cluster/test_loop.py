@@ -238,3 +238,30 @@ def test_vpas_naming_no_recommender_are_served_unless_upstream_runs(server, api)
         "status": {"phase": "Running"}}])
     assert Recommender(_settings(serve_unnamed="auto"), api).run_once().served == 0
     assert Recommender(_settings(serve_unnamed="always"), api).run_once().served == 1
+
+
+def test_upstream_components_are_counted_and_warned_about_once(server, api, caplog):
+    import logging
+
+    from prometheus_client import generate_latest
+
+    store = server.store
+    _deploy(store, "shop", "web", 1)
+    store.add("/api/v1", "pods", [
+        {"metadata": {"namespace": "kube-system", "name": f"{app}-7d9f-abcde",
+                      "labels": {"app": app}},
+         "spec": {"containers": [{"name": "c", "image": f"example/{app}:1.7.0"}]},
+         "status": {"phase": "Running"}}
+        for app in ("vpa-admission-controller", "vpa-updater")])
+    rec = Recommender(_settings(), api)
+    caplog.set_level(logging.WARNING, logger="recommender.cluster.loop")
+    rec.run_once()
+    rec.run_once()
+    warnings = [r.getMessage() for r in caplog.records if "upstream's" in r.getMessage()]
+    assert len(warnings) == 2  # one per pod, not per loop
+    assert any("vpa-admission-controller runs (kube-system/vpa-admission-controller-7d9f-abcde)"
+               " beside Tidal's webhook" in w for w in warnings)
+    metrics = generate_latest(rec.telemetry.registry).decode()
+    assert 'tidal_recommender_upstream_vpa_pods{component="vpa-admission-controller"} 1.0' \
+        in metrics
+    assert 'tidal_recommender_upstream_vpa_pods{component="vpa-recommender"} 0.0' in metrics
