@@ -21,6 +21,7 @@ class RecommenderSettings:
     kubeconfig: str | None = None
     prometheus_url: str | None = None
     prometheus_auth: PrometheusAuth = field(default_factory=PrometheusAuth)
+    prometheus_selector: str = ""  # label matchers of this cluster in a shared Prometheus
     history_length_s: float = 8 * 86400.0
     history_resolution_s: float = 3600.0
     history_chunk_s: float = 86400.0

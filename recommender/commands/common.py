@@ -13,7 +13,7 @@ import yaml
 from recommender.crd_fields import unknown_fields
 from recommender.history import Samples
 from recommender.input.csv_history import read_history
-from recommender.input.prometheus import PrometheusAuth
+from recommender.input.prometheus import PrometheusAuth, check_matchers
 from recommender.input.store import DEFAULT_STORE, HistoryStore
 from recommender.logic.gpu import GPU_MODELS, GpuModel, gpu_model
 from recommender.logic.recommend import HELD, NEXT_HOURS
@@ -63,6 +63,16 @@ def add_prometheus_auth_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--prometheus-header", action="append", default=[],
                        metavar="NAME:VALUE",
                        help="extra header, repeatable (e.g. X-Scope-OrgID:tenant-a for Mimir)")
+    group.add_argument("--prometheus-selector", default="", metavar="MATCHERS",
+                       help='label matchers added to every query, for one cluster of a '
+                       'multi-cluster Thanos/Mimir/VictoriaMetrics (e.g. cluster="prod-eu")')
+
+
+def prometheus_selector(args: argparse.Namespace) -> str:
+    try:
+        return check_matchers(getattr(args, "prometheus_selector", "") or "")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def prometheus_auth(args: argparse.Namespace) -> PrometheusAuth:
@@ -124,7 +134,7 @@ def load_samples(args: argparse.Namespace) -> Samples:
         from recommender.input.offline import prometheus_samples
 
         return prometheus_samples(args.prometheus_url, args.namespace, args.history_length,
-                                  prometheus_auth(args))
+                                  prometheus_auth(args), prometheus_selector(args))
     path = args.store or DEFAULT_STORE
     if not Path(path).exists():
         raise UsageError(
@@ -223,7 +233,8 @@ def detected_gpu_model(args: argparse.Namespace) -> str | None:
         return None
     from recommender.input.offline import prometheus_gpu_model
 
-    model, names = prometheus_gpu_model(url, args.history_length, prometheus_auth(args))
+    model, names = prometheus_gpu_model(url, args.history_length, prometheus_auth(args),
+                                        prometheus_selector(args))
     if model is not None:
         others = f"; also seen: {', '.join(names[1:])}, sized as {model} too" \
             if len(names) > 1 else ""

@@ -17,7 +17,12 @@ from recommender.cluster.loop import Recommender
 from recommender.cluster.server import serve
 from recommender.cluster.settings import RecommenderSettings
 from recommender.cluster.telemetry import Telemetry
-from recommender.commands.common import UsageError, add_prometheus_auth_args, prometheus_auth
+from recommender.commands.common import (
+    UsageError,
+    add_prometheus_auth_args,
+    prometheus_auth,
+    prometheus_selector,
+)
 from recommender.duration import parse_duration
 from recommender.input.prometheus import PrometheusSettings, PrometheusSource
 from recommender.logic.recommend import BY_UPDATE_MODE, HELD
@@ -112,6 +117,7 @@ def settings_from(args: argparse.Namespace) -> RecommenderSettings:
         kubeconfig=args.kubeconfig,
         prometheus_url=args.prometheus_url,
         prometheus_auth=prometheus_auth(args),
+        prometheus_selector=prometheus_selector(args),
         history_length_s=parse_duration(args.history_length),
         history_resolution_s=parse_duration(args.history_resolution),
         qps=args.qps,
@@ -146,7 +152,7 @@ def build(settings: RecommenderSettings, telemetry: Telemetry) -> Recommender:
             resolution_s=settings.history_resolution_s,
             chunk_s=settings.history_chunk_s,
             namespace=settings.namespace,
-            auth=settings.prometheus_auth,
+            auth=settings.prometheus_auth, selector=settings.prometheus_selector,
         ))
     return Recommender(settings, api, prometheus, telemetry)
 

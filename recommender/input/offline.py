@@ -49,11 +49,11 @@ def api_workloads(namespace: str | None) -> Callable[[str, str], str | None] | N
 
 
 def prometheus_samples(url: str, namespace: str | None, history_length: str,
-                       auth: PrometheusAuth | None = None) -> Samples:
+                       auth: PrometheusAuth | None = None, selector: str = "") -> Samples:
     """``history_length`` of samples up to now; ValueError when Prometheus is unreachable."""
     settings = PrometheusSettings(
         url=url, history_length_s=parse_duration(history_length), namespace=namespace,
-        auth=auth or PrometheusAuth(),
+        auth=auth or PrometheusAuth(), selector=selector,
     )
     end = time.time()
     try:
@@ -64,11 +64,12 @@ def prometheus_samples(url: str, namespace: str | None, history_length: str,
         raise ValueError(str(exc)) from None
 
 
-def prometheus_gpu_model(url: str, history_length: str, auth: PrometheusAuth | None = None
-                         ) -> tuple[str | None, list[str]]:
+def prometheus_gpu_model(url: str, history_length: str, auth: PrometheusAuth | None = None,
+                         selector: str = "") -> tuple[str | None, list[str]]:
     """Tidal's name of the most common GPU model dcgm-exporter reported over the history, and
     every ``modelName`` seen (most common first); (None, []) without DCGM data."""
-    client = PrometheusSource(PrometheusSettings(url=url, auth=auth or PrometheusAuth())).client
+    client = PrometheusSource(PrometheusSettings(url=url, auth=auth or PrometheusAuth(),
+                                                 selector=selector)).client
     try:
         names = gpu_models(client, time.time(), parse_duration(history_length))
     except SourceUnavailable as exc:

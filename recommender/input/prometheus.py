@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import math
+import re
 import ssl
 import time
 import urllib.error
@@ -92,6 +93,7 @@ class PrometheusSettings:
     retries: int = 3
     retry_delay_s: float = 0.5
     auth: PrometheusAuth = field(default_factory=PrometheusAuth)
+    selector: str = ""  # label matchers of one cluster (cluster="prod-eu"), on every query
 
 
 @dataclass
@@ -105,21 +107,54 @@ class FetchStats:
     by_resource: dict[str, int] = field(default_factory=dict)
 
 
+# Every metric Tidal's own queries read: ``scoped`` adds the cluster selector to each.
+SCOPED_METRICS = (
+    "container_cpu_usage_seconds_total", "container_memory_working_set_bytes",
+    "kube_pod_container_status_last_terminated_reason", "kube_pod_container_resource_limits",
+    "kube_pod_container_resource_requests", "kube_pod_owner", "kube_replicaset_owner",
+    "kube_job_owner", "DCGM_FI_PROF_GR_ENGINE_ACTIVE", "DCGM_FI_DEV_GPU_UTIL",
+    "DCGM_FI_DEV_FB_USED",
+)
+_SCOPED = re.compile(r"\b(" + "|".join(SCOPED_METRICS) + r")\b(\{)?")
+_MATCHERS = re.compile(r'^\s*[A-Za-z_][A-Za-z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*'
+                       r'(,\s*[A-Za-z_][A-Za-z0-9_]*\s*(=~|!~|!=|=)\s*"(?:[^"\\]|\\.)*"\s*)*$')
+
+
+def check_matchers(text: str) -> str:
+    """``text`` if it is PromQL label matchers (``cluster="prod-eu"``); ValueError otherwise."""
+    if text and not _MATCHERS.match(text):
+        raise ValueError(f"--prometheus-selector {text!r}: expected label matchers such as "
+                         'cluster="prod-eu" or cluster=~"prod-.*",region="eu"')
+    return text.strip()
+
+
+def scoped(query: str, matchers: str) -> str:
+    """``query`` with ``matchers`` added to the selector of every metric Tidal reads (one
+    cluster of a multi-cluster Thanos, Mimir or VictoriaMetrics)."""
+    if not matchers:
+        return query
+    return _SCOPED.sub(lambda m: f"{m[1]}{{{matchers}," if m[2] else f"{m[1]}{{{matchers}}}",
+                       query)
+
+
 class PrometheusClient:
     """The HTTP API (``/api/v1/query`` and ``/api/v1/query_range``), retried with backoff."""
 
     def __init__(
         self, url: str, timeout_s: float = 60.0, retries: int = 3, retry_delay_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep, auth: PrometheusAuth | None = None,
+        matchers: str = "",
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout_s, self.retries, self.retry_delay_s = timeout_s, retries, retry_delay_s
         self.sleep = sleep
         self.auth = auth or PrometheusAuth()
+        self.matchers = matchers
         self._context: ssl.SSLContext | None = None
         self.requests = 0
 
     def _get(self, endpoint: str, params: Mapping[str, Any]) -> list[Series]:
+        params = {**params, "query": scoped(str(params["query"]), self.matchers)}
         url = f"{self.url}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
         if self._context is None:
             self._context = self.auth.ssl_context()
@@ -273,7 +308,7 @@ class PrometheusSource:
         self.settings = settings
         self.client = client or PrometheusClient(
             settings.url, settings.timeout_s, settings.retries, settings.retry_delay_s,
-            auth=settings.auth,
+            auth=settings.auth, matchers=settings.selector,
         )
 
     def chunks(self, start: float, end: float, step: float | None = None

@@ -37,8 +37,11 @@ def _labels(**labels: str) -> str:
     return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
+CLUSTER = "kind-a"  # every series carries it, as a multi-cluster Thanos's external label does
+
+
 def _series(name: str, labels: dict[str, str], points: list[tuple[float, float]]) -> str:
-    label_text = _labels(**labels)
+    label_text = _labels(**labels, cluster=CLUSTER)
     return "".join(f"{name}{label_text} {_num(v)} {t:.0f}\n" for t, v in points)
 
 

@@ -225,3 +225,23 @@ def test_offline_commands_take_the_gpu_model_from_dcgm(prometheus_server, capsys
     code = main(["report", "--prometheus-url", prometheus_server.url, "--namespace", "ml",
                  "--history-length", "2d", "--format", "json", "--gpu-model", "A100-40GB"])
     assert json.loads(capsys.readouterr().out)["gpuModel"] == "A100-40GB"
+
+
+def test_a_cluster_selector_scopes_every_query(prometheus_server, capsys):
+    import json
+
+    from recommender.cli import main
+    from tests.prometheus.backfill import CLUSTER
+
+    def targets(*flags: str) -> list[tuple[str, str]]:
+        assert main(["recommend", "--prometheus-url", prometheus_server.url, "--namespace",
+                     "shop", "--history-length", "8d", "--format", "json", *flags]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        return [(r["workload"], r["target"]["cpu"]) for r in doc["recommendations"]]
+
+    everything = targets()
+    assert everything and targets("--prometheus-selector", f'cluster="{CLUSTER}"') == everything
+    assert targets("--prometheus-selector", 'cluster="another"') == []
+    assert main(["recommend", "--prometheus-url", prometheus_server.url,
+                 "--prometheus-selector", "cluster=prod"]) == 2
+    assert "expected label matchers" in capsys.readouterr().err
