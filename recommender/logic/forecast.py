@@ -66,10 +66,6 @@ class DemandGrid:
         return DemandGrid([k for k, y in zip(self.keys, keep, strict=True) if y], self.t0,
                           self.step, self.values[keep])
 
-    def bucket_of(self, t: float | np.ndarray) -> np.ndarray:
-        """Index of the bucket that starts at ``t`` (a multiple of the step)."""
-        return np.rint((np.asarray(t, dtype=np.float64) - self.t0) / self.step).astype(np.int64)
-
 
 def _series_interval(timestamp: np.ndarray, series: np.ndarray) -> float:
     """The median interval between consecutive samples of one series (pod container)."""

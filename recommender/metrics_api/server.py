@@ -89,12 +89,6 @@ class MetricsApiServer(ThreadingHTTPServer):
         context.set_alpn_protocols(["http/1.1"])
         return context
 
-    def reload(self, authenticator: Authenticator | None = None) -> None:
-        """New request-header CA or serving certificate: used by new connections."""
-        if authenticator is not None:
-            self.authenticator = authenticator
-        self.context = self._context()
-
     def start(self) -> MetricsApiServer:
         threading.Thread(target=self.serve_forever, daemon=True, name="metrics-api").start()
         log.info("external metrics API on https://%s:%d%s", *self.server_address[:2], PREFIX)
