@@ -43,17 +43,9 @@ class ClusterView:
 def serves_unnamed(mode: str, pods: Sequence[PodInfo]) -> bool:
     """Whether VPAs that name no recommender are served: ``always``, ``never``, or ``auto``
     (unless a pod of upstream's vpa-recommender runs, which serves them as ``default``)."""
-    if mode == "auto":
-        upstream = [p for p in pods if p.upstream_recommender]
-        if upstream and upstream[0].name not in _SEEN_UPSTREAM:
-            _SEEN_UPSTREAM.add(upstream[0].name)
-            log.info("upstream's vpa-recommender runs (%s/%s): VPAs that name no recommender "
-                     "are left to it", upstream[0].namespace, upstream[0].name)
-        return not upstream
+    if mode == "auto":  # the loop warns about the upstream pod (recommender.cluster.loop)
+        return not any(p.upstream_recommender for p in pods)
     return mode == "always"
-
-
-_SEEN_UPSTREAM: set[str] = set()  # upstream recommender pods already logged
 
 
 def load_view(api: KubeApi, settings: RecommenderSettings, on_error: OnError) -> ClusterView:
