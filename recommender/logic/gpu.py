@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from recommender.quantity import GPU, GPU_SHARED, MIG_PREFIX
 
 GB = 10**9
+MIB = 2**20
 MIG_SLICES = 7
 
 
@@ -40,13 +41,17 @@ class MigProfile:
 
 @dataclass(frozen=True)
 class GpuModel:
+    """A GPU model: its name, the memory its driver reports (NVML's total, ``memory.total`` of
+    ``nvidia-smi``, which NVIDIA's DRA driver publishes as the device's ``memory`` capacity) and
+    its MIG profiles."""
+
     name: str
-    memory_gb: int
+    memory_mib: int
     mig: tuple[MigProfile, ...] = ()
 
     @property
     def memory_bytes(self) -> float:
-        return self.memory_gb * GB
+        return self.memory_mib * MIB
 
 
 def _profiles(*names: str) -> tuple[MigProfile, ...]:
@@ -57,7 +62,8 @@ def _profiles(*names: str) -> tuple[MigProfile, ...]:
     return tuple(out)
 
 
-# NVIDIA's MIG user guide (profile names as exposed by the device plugin's mixed strategy).
+# NVIDIA's MIG user guide (profile names as exposed by the device plugin's mixed strategy); a
+# profile's memory is taken as its name's GB, a little under what the slice has.
 _A100_40 = _profiles("1g.5gb", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb")
 _GPU_80 = _profiles("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb")
 _H100_94 = _profiles("1g.12gb", "1g.24gb", "2g.24gb", "3g.47gb", "4g.47gb", "7g.94gb")  # NVL
@@ -65,15 +71,16 @@ _H200 = _profiles("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141
 GPU_MODELS: dict[str, GpuModel] = {
     m.name: m
     for m in (
-        GpuModel("A100-40GB", 40, _A100_40),
-        GpuModel("A100-80GB", 80, _GPU_80),
-        GpuModel("H100-80GB", 80, _GPU_80),
-        GpuModel("H100-94GB", 94, _H100_94),
-        GpuModel("H200-141GB", 141, _H200),
-        GpuModel("L4", 24),
-        GpuModel("L40S", 48),
-        GpuModel("A10G", 24),
-        GpuModel("T4", 16),
+        # The "80GB" of a name is GiB on the device; the lower figure where drivers differ.
+        GpuModel("A100-40GB", 40536, _A100_40),
+        GpuModel("A100-80GB", 81920, _GPU_80),
+        GpuModel("H100-80GB", 81559, _GPU_80),
+        GpuModel("H100-94GB", 95830, _H100_94),
+        GpuModel("H200-141GB", 143771, _H200),
+        GpuModel("L4", 23034),
+        GpuModel("L40S", 46068),
+        GpuModel("A10G", 23028),
+        GpuModel("T4", 15360),
     )
 }
 
@@ -137,7 +144,10 @@ def devices_of(resource: str, busy: float, memory: float, model: GpuModel | None
 
 WHOLE, MIG, SHARED = "whole", "mig", "shared"
 GPU_OPTIONS = (WHOLE, MIG, SHARED)
-SHARE_STEP = 0.05  # a shared device is reserved in twentieths
+# A share reserves whole GiB of GPU memory (MPS's pinned-memory limit and DRA's capacity
+# selectors are quantities) and whole percents of compute (MPS's active-thread percentage).
+GIB = 2**30
+PERCENT = 100
 SHARED_MIN_HISTORY_H = 1.0  # a new container holds a whole device until it has this history
 
 
@@ -165,8 +175,8 @@ def plan_gpu(option: str, busy: float, memory: float, model: GpuModel | None,
         return None
     if option == SHARED and model is not None and busy <= 1 and memory <= model.memory_bytes \
             and history_h >= SHARED_MIN_HISTORY_H:
-        share = max(memory / model.memory_bytes, busy)
-        share = min(1.0, math.ceil(share / SHARE_STEP - 1e-9) * SHARE_STEP)
+        memory_share = math.ceil(memory / GIB - 1e-9) * GIB / model.memory_bytes
+        share = min(1.0, max(memory_share, math.ceil(busy * PERCENT - 1e-9) / PERCENT))
         return GpuPlan(SHARED, GPU_SHARED, share, share * model.memory_bytes)
     if option == MIG and model is not None:
         (resource, count), = size_gpu(busy, memory, model).items()
@@ -174,6 +184,6 @@ def plan_gpu(option: str, busy: float, memory: float, model: GpuModel | None,
         if profile is not None:
             return GpuPlan(MIG, resource, count * profile.compute, count * profile.memory_bytes)
     whole = size_gpu(busy, memory, None if model is None else
-                     GpuModel(model.name, model.memory_gb))[GPU]
+                     GpuModel(model.name, model.memory_mib))[GPU]
     return GpuPlan(WHOLE, GPU, whole, whole * model.memory_bytes if model else float("nan"))
 

@@ -126,14 +126,14 @@ def test_controlled_resources_add_gpus_for_workloads_without_a_vpa():
     whole = replay(samples, VpaStrategy(), gpu=gpu_model("A100-80GB"), gpu_option="whole",
                    controlled=("cpu", "memory", "nvidia.com/gpu"))
     last = {r: t for _, _, _, _, r, t, _, _ in whole.rows()}
-    assert (last["nvidia.com/gpu"], last["gpu_memory"]) == (1.0, 80e9)
+    assert (last["nvidia.com/gpu"], last["gpu_memory"]) == (1.0, 80 * 2**30)
     shared = replay(samples, VpaStrategy(), gpu=gpu_model("A100-80GB"), gpu_option="shared",
                     controlled=("cpu", "memory", "nvidia.com/gpu"))
     last = {r: t for _, _, _, _, r, t, _, _ in shared.rows()}
-    assert last["nvidia.com/gpu"] == pytest.approx(last["gpu_memory"] / 80e9)
-    # The larger of the memory share (5 GB peak + margin) and the busy share (0.1 + margin),
-    # in twentieths of the device: 0.15.
-    assert last["nvidia.com/gpu"] == pytest.approx(0.15)
+    assert last["nvidia.com/gpu"] == pytest.approx(last["gpu_memory"] / (80 * 2**30))
+    # The larger of the memory share (5 GB peak + margin: 6 GiB of 80) and the busy share
+    # (0.1 + margin, in percent): 0.13.
+    assert last["nvidia.com/gpu"] == pytest.approx(0.13)
 
 
 def _replay_csv(tmp_path, samples: Samples, *flags: str) -> dict[float, float]:

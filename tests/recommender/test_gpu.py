@@ -8,6 +8,7 @@ from recommender.vpa import parse_vpa
 from tests.recommender.builders import MI, model_of, steady, vpa
 
 GB = 10**9
+GiB = 2**30
 A100 = GPU_MODELS["A100-80GB"]
 
 
@@ -119,14 +120,15 @@ def test_gpu_plans_whole_mig_and_shared():
 
     a100 = GPU_MODELS["A100-80GB"]
     whole = plan_gpu("whole", 0.2, 30 * GB, a100)
-    assert (whole.resource, whole.devices, whole.reserved_bytes) == ("nvidia.com/gpu", 1, 80 * GB)
+    # The "80GB" of the name is 80 GiB on the device (nvidia-smi: 81920MiB).
+    assert (whole.resource, whole.devices, whole.reserved_bytes) == ("nvidia.com/gpu", 1, 80 * GiB)
     mig = plan_gpu("mig", 0.2, 30 * GB, a100)
     assert (mig.resource, mig.devices, mig.reserved_bytes) == (
         "nvidia.com/mig-3g.40gb", 3 / 7, 40 * GB)
     shared = plan_gpu("shared", 0.2, 30 * GB, a100)
     assert shared.resource == "nvidia.com/gpu.shared"
-    assert shared.devices == pytest.approx(0.4)  # 30/80 = 0.375, in twentieths
-    assert shared.reserved_bytes == pytest.approx(32 * GB)
+    assert shared.devices == pytest.approx(0.35)  # 30 GB / 80 GiB = 0.349, in twentieths
+    assert shared.reserved_bytes == pytest.approx(28 * GiB)
     assert plan_gpu("shared", 0.7, 10 * GB, a100).devices == pytest.approx(0.7)  # busy decides
     # Falls back to whole GPUs: unknown model, more than one device, a new container.
     assert plan_gpu("shared", 0.2, 30 * GB, None).option == "whole"

@@ -26,12 +26,12 @@ def test_mig_whole_and_shared_templates():
     assert _request(mig)["selectors"][0]["cel"]["expression"] == \
         "device.attributes['gpu.nvidia.com'].profile == '3g.40gb'"
     config = shared["spec"]["spec"]["devices"]["config"][0]["opaque"]["parameters"]
-    assert config["sharing"]["mpsConfig"] == {"defaultActiveThreadPercentage": 40,
-                                              "defaultPinnedDeviceMemoryLimit": "30Gi"}
+    assert config["sharing"]["mpsConfig"] == {"defaultActiveThreadPercentage": 35,
+                                              "defaultPinnedDeviceMemoryLimit": "28Gi"}
     (whole,) = claim_templates(_report(1.6, 100 * GB), a100)  # two devices, no sharing
     assert (_request(whole)["deviceClassName"], _request(whole)["count"]) == (
         "gpu.nvidia.com", 2)
-    assert "quantity('68Gi')" in _request(whole)["selectors"][0]["cel"]["expression"]
+    assert "quantity('72Gi')" in _request(whole)["selectors"][0]["cel"]["expression"]
     assert claim_templates(_report(0.0, 0.0), a100) == []
     (unknown,) = claim_templates(_report(0.2, 30 * GB), None)
     assert "selectors" not in _request(unknown)  # no model: any GPU

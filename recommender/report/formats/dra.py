@@ -18,11 +18,12 @@ container's ``resources.claims`` (instead of ``nvidia.com/gpu`` requests).
 
 from __future__ import annotations
 
-import re
+import math
 from typing import Any
 
 import yaml
 
+from recommender.dra import RECOMMENDED, template_name
 from recommender.logic.gpu import MIG, SHARED, GpuModel, gpu_model, plan_gpu
 from recommender.report.model import GpuReport, Report
 
@@ -32,26 +33,20 @@ MIG_CLASS = "mig.nvidia.com"
 CONFIG_API = "resource.nvidia.com/v1beta1"
 
 
-def _name(*parts: str) -> str:
-    """A DNS-1123 name from parts (at most 63 characters)."""
-    text = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
-    return text[:63].rstrip("-")
-
-
 def _gi(value: float) -> str:
-    return f"{int(-(-value // 2**30))}Gi"  # rounded up to whole GiB
+    return f"{math.ceil(value / 2**30 - 1e-9)}Gi"  # rounded up to whole GiB
 
 
 def _template(g: GpuReport, suffix: str, request: dict[str, Any],
               config: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    name = g.workload.split("/", 1)[-1]
     devices: dict[str, Any] = {"requests": [{"name": "gpu", "exactly": request}]}
     if config:
         devices["config"] = config
     return {
         "apiVersion": "resource.k8s.io/v1",
         "kind": "ResourceClaimTemplate",
-        "metadata": {"name": _name(name, g.container, suffix), "namespace": g.namespace,
+        "metadata": {"name": template_name(g.workload, g.container, suffix),
+                     "namespace": g.namespace,
                      "labels": {"app.kubernetes.io/managed-by": "tidal"},
                      "annotations": {"tidal.dev/workload": g.workload,
                                      "tidal.dev/container": g.container}},
@@ -70,7 +65,7 @@ def claim_templates(g: GpuReport, model: GpuModel | None) -> list[dict[str, Any]
         return []
     if plan.option == MIG:
         profile = plan.resource.removeprefix("nvidia.com/mig-")
-        out.append(_template(g, "gpu", {
+        out.append(_template(g, RECOMMENDED, {
             "deviceClassName": MIG_CLASS, "allocationMode": "ExactCount", "count": 1,
             "selectors": [{"cel": {"expression":
                 f"device.attributes['{DRIVER}'].profile == '{profile}'"}}],
@@ -82,10 +77,10 @@ def claim_templates(g: GpuReport, model: GpuModel | None) -> list[dict[str, Any]
             request["selectors"] = [{"cel": {"expression": (
                 f"device.capacity['{DRIVER}'].memory.compareTo(quantity("
                 f"'{_gi(model.memory_bytes * 0.9)}')) >= 0")}}]
-        out.append(_template(g, "gpu", request))
+        out.append(_template(g, RECOMMENDED, request))
     shared = plan_gpu(SHARED, busy, memory, model)
     if shared is not None and shared.option == SHARED and model is not None:
-        out.append(_template(g, "shared", {
+        out.append(_template(g, SHARED, {
             "deviceClassName": GPU_CLASS, "allocationMode": "ExactCount", "count": 1,
             "selectors": [{"cel": {"expression": (
                 f"device.capacity['{DRIVER}'].memory.compareTo(quantity("

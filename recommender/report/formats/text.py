@@ -95,8 +95,8 @@ def saving_text(value: float | None, currency: str) -> str:
 
 
 def gigabytes(value: float) -> str:
-    """GPU memory in GiB, the unit container memory is shown in (``61Gi``; an 80 GB device is
-    ``74.5Gi``): one unit for every memory in a report."""
+    """GPU memory in GiB, the unit container memory is shown in (``61Gi``; an A100-80GB is
+    ``80Gi``): one unit for every memory in a report."""
     return f"{value / 2**30:.1f}".rstrip("0").rstrip(".") + "Gi"
 
 
