@@ -1,12 +1,12 @@
 """Replicas of one pod template are sized once: pod patches memoised per VPA and template.
 
 A scale-up sends the webhook many pods that differ only in their names. Their patch depends on
-the matching VPA (with its recommendation), the namespace's LimitRanges and the pod's
-annotations and containers' names and resources, nothing else, so it is computed for the first
-replica and reused for the rest. The cache keys VPA entries and LimitRanges by identity: the
-cluster state replaces those objects on every change, so a changed VPA, recommendation or
-LimitRange can never hit an old entry (and the entry it keeps alive can't lend its id to
-another object).
+the matching VPA (with its recommendation), the namespace's LimitRanges, GPU-claims label and
+claim template names, and the pod's annotations, resource claims and containers' names and
+resources, nothing else, so it is computed for the first replica and reused for the rest.
+The cache keys VPA entries and LimitRanges by identity: the cluster state replaces those
+objects on every change, so a changed VPA, recommendation or LimitRange can never hit an old
+entry (and the entry it keeps alive can't lend its id to another object).
 """
 
 from __future__ import annotations
@@ -37,10 +37,13 @@ class PodPatch:
 
 
 def _template(pod: Mapping[str, Any]) -> bytes:
-    """What of the pod the plan reads: annotations and each container's name and resources."""
-    containers = (pod.get("spec") or {}).get("containers") or []
+    """What of the pod the plan reads: annotations, resource claims and each container's name
+    and resources."""
+    spec = pod.get("spec") or {}
+    containers = spec.get("containers") or []
     annotations = (pod.get("metadata") or {}).get("annotations")
-    shape = [annotations, [[c.get("name"), c.get("resources")] for c in containers]]
+    shape = [annotations, spec.get("resourceClaims"),
+             [[c.get("name"), c.get("resources")] for c in containers]]
     return orjson.dumps(shape, option=orjson.OPT_SORT_KEYS)
 
 
@@ -77,7 +80,8 @@ class PatchMemo:
             return pod_patch(pod, namespace, state, match=match)
         ranges = state.limit_ranges(namespace)
         try:
-            key = (id(entry), *map(id, ranges), _template(pod))
+            key = (id(entry), *map(id, ranges), state.gpu_claims_label(namespace),
+                   state.claim_templates(namespace), _template(pod))
         except (TypeError, AttributeError, orjson.JSONEncodeError):
             # Odd shapes: the planner explains them.
             return pod_patch(pod, namespace, state, match=match, ranges=ranges)

@@ -10,12 +10,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from recommender.quantity import CPU, QuantityError
+from recommender.dra import GPU_CLAIMS
+from recommender.quantity import CPU, QuantityError, is_gpu_resource
 from recommender.vpa import KIND as VPA_KIND
 from recommender.vpa import StartupBoost, Vpa
 from webhook import limitrange
 from webhook.boost import BOOST_ANNOTATION, boost_cpu
 from webhook.boost import annotation as boost_annotation
+from webhook.claims import apply_claims, claim_option, plan_claims
 from webhook.owners import controller_chain
 from webhook.sizing import (
     Sizing,
@@ -141,6 +143,7 @@ def plan_pod(
     container_bounds = limitrange.bounds(ranges, limitrange.CONTAINER)
     sizings: dict[int, Sizing] = {}
     others: list[Mapping[str, Any]] = []
+    recommended: list[int] = []
     sizing_on = vpa.update_mode != "Off"
     for index, container in enumerate(containers):
         name = container.get("name", "")
@@ -150,6 +153,7 @@ def plan_pod(
             if index not in boosts:
                 others.append(container.get("resources") or {})
             continue
+        recommended.append(index)
         sizing = size_container(container, rec.get("target") or {}, policy, container_bounds)
         if sizing.requests:
             sizings[index] = sizing
@@ -159,9 +163,10 @@ def plan_pod(
     if pod_bounds and sizings:
         fit_pod(sizings, others, pod_bounds)
     boosted = _boost(containers, boosts, sizings, vpa, container_bounds)
-    if not sizings:
+    option, option_note = claim_option(entry.gpu_claims, state.gpu_claims_label(namespace))
+    if not sizings and not (option and recommended):
         return PodPlan(vpa=entry, reason=f"{VPA_KIND} {vpa.key} recommends none of the containers")
-    original = _parts(pod, sizings)
+    original = _parts(pod, sorted({*sizings, *recommended}))
     mutated = {pointer: _copy(part) for pointer, part in original.items()}
     for index, sizing in sizings.items():
         resources = mutated[f"/spec/containers/{index}"].setdefault("resources", {})
@@ -170,10 +175,19 @@ def plan_pod(
                 resources[field_name] = {}
         _set(resources, "requests", sizing.requests)
         _set(resources, "limits", sizing.limits)
+    claim_notes = [option_note] if option_note else []
+    if option and vpa.target_ref is not None:
+        claim_notes += _claim_gpus(pod, option, vpa.target_ref.name, recommended, sizings,
+                                   (original, mutated), state.claim_templates(namespace))
+    if not sizings and not claim_notes:
+        return PodPlan(vpa=entry, reason=f"{VPA_KIND} {vpa.key} recommends none of the containers")
     annotations = mutated["/metadata"].setdefault("annotations", {})
-    annotations[UPDATES_ANNOTATION] = f"Pod resources updated by {vpa.name}: " + "; ".join(
-        _describe(i, s) for i, s in sorted(sizings.items())
-    )
+    if sizings:
+        annotations[UPDATES_ANNOTATION] = f"Pod resources updated by {vpa.name}: " + "; ".join(
+            _describe(i, s) for i, s in sorted(sizings.items())
+        )
+    if claim_notes:
+        annotations[GPU_CLAIMS] = "; ".join(claim_notes)
     annotations[OBSERVED_ANNOTATION] = ", ".join(str(c.get("name", "")) for c in containers)
     if boosted:
         annotations[BOOST_ANNOTATION] = boost_annotation(boosted)
@@ -207,3 +221,36 @@ def _boost(
             sizings[index] = sizing
             entries[str(container.get("name", ""))] = entry
     return entries
+
+
+def _claim_gpus(
+    pod: Mapping[str, Any],
+    option: str,
+    workload: str,
+    recommended: list[int],
+    sizings: dict[int, Sizing],
+    parts: tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]],
+    templates: frozenset[str],
+) -> list[str]:
+    """Swap the recommended containers' extended GPU resources for their claim templates
+    (:mod:`webhook.claims`) in the ``(original, mutated)`` parts; notes on what was done."""
+    original, mutated = parts
+    containers = pod["spec"]["containers"]
+    resources_of = {i: mutated[f"/spec/containers/{i}"].get("resources") or {} for i in recommended}
+    claims, notes = plan_claims(pod, recommended, resources_of, workload, option, templates)
+    if not claims:
+        return notes
+    spec = pod["spec"]
+    original["/spec"] = ({"resourceClaims": spec["resourceClaims"]}
+                         if isinstance(spec.get("resourceClaims"), list) else {})
+    mutated["/spec"] = dict(original["/spec"])
+    apply_claims(mutated["/spec"], {
+        c.index: mutated[f"/spec/containers/{c.index}"].setdefault("resources", {}) for c in claims
+    }, claims)
+    for c in claims:  # the description names what the container is given
+        sizing = sizings.get(c.index)
+        for values in (sizing.requests, sizing.limits) if sizing else ():
+            for resource in [r for r in values if is_gpu_resource(r)]:
+                del values[resource]
+    return notes + [f"{containers[c.index].get('name', c.index)}: GPUs from "
+                    f"ResourceClaimTemplate {c.template}" for c in claims]

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from recommender.dra import GPU_CLAIMS
 from recommender.vpa import KIND as VPA_KIND
 from recommender.vpa import Vpa, parse_vpa
 from webhook.hpa import KIND as HPA_KIND
@@ -23,8 +24,11 @@ log = logging.getLogger(__name__)
 LIMIT_RANGE = "LimitRange"
 REPLICA_SET = "ReplicaSet"
 JOB = "Job"
+NAMESPACE = "Namespace"  # their GPU_CLAIMS label only
+CLAIM_TEMPLATE = "ResourceClaimTemplate"  # names only (resource.k8s.io/v1, where served)
 # Every kind the cache holds; owners of pods are resolved through ReplicaSets and Jobs.
-KINDS = (VPA_KIND, HPA_KIND, LIMIT_RANGE, REPLICA_SET, JOB)
+KINDS = (VPA_KIND, HPA_KIND, LIMIT_RANGE, REPLICA_SET, JOB, NAMESPACE, CLAIM_TEMPLATE)
+CLUSTER = ""  # the bucket of cluster-scoped objects (namespaces)
 OWNER_KINDS = (REPLICA_SET, JOB)
 
 
@@ -45,6 +49,7 @@ class VpaEntry:
 
     vpa: Vpa
     recommendations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    gpu_claims: str = ""  # the VPA's GPU_CLAIMS annotation
 
 
 def controller_ref(obj: Mapping[str, Any]) -> OwnerRef | None:
@@ -64,7 +69,8 @@ def vpa_entry(obj: Mapping[str, Any]) -> VpaEntry:
     for entry in (recommendation or {}).get("containerRecommendations") or []:
         if isinstance(entry, Mapping) and isinstance(entry.get("containerName"), str):
             recs[entry["containerName"]] = entry
-    return VpaEntry(vpa, recs)
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return VpaEntry(vpa, recs, str(annotations.get(GPU_CLAIMS) or ""))
 
 
 def _reduce(kind: str, obj: Mapping[str, Any]) -> Any:
@@ -77,6 +83,10 @@ def _reduce(kind: str, obj: Mapping[str, Any]) -> Any:
     if kind == LIMIT_RANGE:
         limits = (obj.get("spec") or {}).get("limits") or []
         return tuple(item for item in limits if isinstance(item, Mapping))
+    if kind == NAMESPACE:
+        return str(((obj.get("metadata") or {}).get("labels") or {}).get(GPU_CLAIMS) or "")
+    if kind == CLAIM_TEMPLATE:
+        return True
     return controller_ref(obj)
 
 
@@ -89,9 +99,10 @@ def _by_target(bucket: Mapping[str, VpaEntry]) -> dict[OwnerRef, list[VpaEntry]]
     return index
 
 
-def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
+def _key(kind: str, obj: Mapping[str, Any]) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
-    return str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+    default = CLUSTER if kind == NAMESPACE else "default"
+    return str(meta.get("namespace") or default), str(meta.get("name") or "")
 
 
 class ClusterState:
@@ -125,7 +136,7 @@ class ClusterState:
         for obj in objects:
             reduced = self._reduced(kind, obj)
             if reduced is not None:
-                namespace, name = _key(obj)
+                namespace, name = _key(kind, obj)
                 fresh.setdefault(namespace, {})[name] = reduced
         with self._lock:
             self._objects[kind] = fresh
@@ -140,7 +151,7 @@ class ClusterState:
         if reduced is None:
             self.delete(kind, obj)
             return
-        namespace, name = _key(obj)
+        namespace, name = _key(kind, obj)
         with self._lock:
             # Copy-on-write per namespace: readers copy a bucket without taking the lock.
             bucket = dict(self._objects[kind].get(namespace, {}))
@@ -152,7 +163,7 @@ class ClusterState:
 
     def delete(self, kind: str, obj: Mapping[str, Any]) -> None:
         """Forget one object."""
-        namespace, name = _key(obj)
+        namespace, name = _key(kind, obj)
         with self._lock:
             bucket = dict(self._objects[kind].get(namespace, {}))
             bucket.pop(name, None)
@@ -176,7 +187,7 @@ class ClusterState:
         try:
             return _reduce(kind, obj)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            namespace, name = _key(obj)
+            namespace, name = _key(kind, obj)
             log.warning("ignoring invalid %s %s/%s: %s", kind, namespace, name, exc)
             return None
 
@@ -185,6 +196,10 @@ class ClusterState:
     def synced(self) -> bool:
         """True once every kind has been listed."""
         return self.enabled and len(self._synced) == len(KINDS)
+
+    def is_synced(self, kind: str) -> bool:
+        """Whether ``kind`` has been listed."""
+        return kind in self._synced
 
     @property
     def ready(self) -> bool:
@@ -221,6 +236,15 @@ class ClusterState:
             return None
         result: OwnerRef | None = self._objects[kind].get(namespace, {}).get(name)
         return result
+
+    def gpu_claims_label(self, namespace: str) -> str:
+        """The namespace's GPU_CLAIMS label ("" when unset or unknown)."""
+        value: str = self._objects[NAMESPACE].get(CLUSTER, {}).get(namespace, "")
+        return value
+
+    def claim_templates(self, namespace: str) -> frozenset[str]:
+        """Names of the namespace's ResourceClaimTemplates."""
+        return frozenset(self._objects[CLAIM_TEMPLATE].get(namespace, {}))
 
     def knows(self, kind: str, namespace: str, name: str) -> bool:
         """Whether an object of a cached owner kind is present."""

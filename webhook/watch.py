@@ -18,7 +18,14 @@ from recommender.vpa import KIND as VPA_KIND
 from recommender.vpa import PLURAL as VPA_PLURAL
 from recommender.vpa import VERSION as VPA_VERSION
 from webhook.hpa import KIND as HPA_KIND
-from webhook.state import JOB, LIMIT_RANGE, REPLICA_SET, ClusterState
+from webhook.state import (
+    CLAIM_TEMPLATE,
+    JOB,
+    LIMIT_RANGE,
+    NAMESPACE,
+    REPLICA_SET,
+    ClusterState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +33,11 @@ LIST_PAGE = 500
 WATCH_TIMEOUT_SECONDS = 300
 BACKOFF_SECONDS = (1, 2, 5, 10, 30)
 GONE = 410
+FORBIDDEN, NOT_FOUND = 403, 404
+# Kinds only GPU claims need: a cluster may not serve the API (DRA before 1.34) or an older
+# install's RBAC not grant it; then they are empty (no GPU claims) and looked for again later.
+OPTIONAL_KINDS = (NAMESPACE, CLAIM_TEMPLATE)
+ABSENT_RECHECK_SECONDS = 300
 
 ListFn = Callable[..., Any]
 
@@ -65,6 +77,10 @@ def list_functions(api_client: Any) -> dict[str, ListFn]:
         LIMIT_RANGE: client.CoreV1Api(api_client).list_limit_range_for_all_namespaces,
         REPLICA_SET: client.AppsV1Api(api_client).list_replica_set_for_all_namespaces,
         JOB: client.BatchV1Api(api_client).list_job_for_all_namespaces,
+        NAMESPACE: client.CoreV1Api(api_client).list_namespace,
+        CLAIM_TEMPLATE: client.ResourceV1Api(
+            api_client
+        ).list_resource_claim_template_for_all_namespaces,
     }
 
 
@@ -98,6 +114,15 @@ class Informer(threading.Thread):
                 status = getattr(exc, "status", None)
                 if status == GONE:
                     log.info("%s watch expired; listing again", self.kind)
+                    continue
+                if status in (FORBIDDEN, NOT_FOUND) and self.kind in OPTIONAL_KINDS:
+                    if not self.state.is_synced(self.kind):
+                        why = "not permitted (RBAC)" if status == FORBIDDEN else "not served"
+                        log.warning("%s: listing is %s; GPU claims are off until it is",
+                                    self.kind, why)
+                    self.state.replace(self.kind, [])
+                    self.on_change()
+                    self.stop.wait(ABSENT_RECHECK_SECONDS)
                     continue
                 delay = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)]
                 failures += 1

@@ -37,6 +37,8 @@ WATCHED = {
     "LimitRange": ("", "limitranges"),
     "ReplicaSet": ("apps", "replicasets"),
     "Job": ("batch", "jobs"),
+    "Namespace": ("", "namespaces"),
+    "ResourceClaimTemplate": ("resource.k8s.io", "resourceclaimtemplates"),
 }
 
 

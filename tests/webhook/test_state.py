@@ -129,3 +129,29 @@ def test_state_file_accepts_documents_and_lists(tmp_path: Path) -> None:
     assert state.controller_of("ReplicaSet", "default", "web-7d9f8b6c5d") == OwnerRef(
         "Deployment", "web"
     )
+
+
+@pytest.mark.parametrize(("kind", "status"), [("ResourceClaimTemplate", 404), ("Namespace", 403)])
+def test_kinds_only_gpu_claims_need_are_empty_when_not_served_or_not_permitted(
+    kind: str, status: int
+) -> None:
+    calls = []
+
+    def refuse(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        error = RuntimeError("the server could not find the requested resource")
+        error.status = status  # type: ignore[attr-defined]
+        raise error
+
+    state = ClusterState()
+    stop = threading.Event()
+    informer = watch.Informer(kind, refuse, state, stop)
+    informer.start()
+    try:
+        wait_for(lambda: state.is_synced(kind))  # synced, empty: the webhook still gets ready
+    finally:
+        stop.set()
+        informer.join(5)
+    assert len(calls) == 1  # looked for again only after ABSENT_RECHECK_SECONDS
+    assert state.claim_templates("default") == frozenset()
+    assert state.gpu_claims_label("default") == ""
