@@ -18,14 +18,15 @@ from recommender.cluster.settings import RecommenderSettings
 from recommender.cluster.view import ClusterView
 from recommender.history import Samples
 from recommender.input.backoff import Backoff, SourceUnavailable
-from recommender.input.dcgm import gpu_models, model_from_product
+from recommender.input.dcgm import gpu_models
 from recommender.input.metrics_api import pod_metrics_samples
 from recommender.input.prometheus import FetchStats, PrometheusSource
-from recommender.logic.gpu import GpuModel, gpu_model
+from recommender.logic.gpu import GpuModel, GpuModels, product_gpu_model
 from recommender.model.state import ContainerKey
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 600.0
+GPU_MODEL_WINDOW_S = 3600.0  # dcgm-exporter series looked at for each workload's GPU model
 
 
 class Batch(NamedTuple):
@@ -150,7 +151,26 @@ class UsageFeed:
             log.info("GPU model not detected: %s", exc)
         if not counts:
             return None
+        return product_gpu_model(max(counts, key=counts.__getitem__))
+
+    def workload_gpu_models(self, view: ClusterView) -> GpuModels:
+        """Each workload's GPU model where a cluster has several: dcgm-exporter's
+        ``modelName`` over the last hour, else the ``nvidia.com/gpu.product`` label of the
+        nodes its pods run on."""
+        now = self.clock()
         try:
-            return gpu_model(model_from_product(max(counts, key=counts.__getitem__)))
-        except ValueError:
-            return None
+            if self.prometheus is not None:
+                found = self.prometheus.gpu_models(now - GPU_MODEL_WINDOW_S, now,
+                                                   view.workload_of())
+                if found:
+                    return found
+            nodes: dict[str, GpuModel] = {}
+            for node in self.api.list("/api/v1/nodes", self.settings.page_size):
+                meta = node.get("metadata") or {}
+                product = (meta.get("labels") or {}).get("nvidia.com/gpu.product")
+                if product and (model := product_gpu_model(product)) is not None:
+                    nodes[str(meta.get("name", ""))] = model
+        except (ApiException, SourceUnavailable) as exc:
+            log.info("GPU models by workload not detected: %s", exc)
+            return {}
+        return {(p.namespace, p.workload): nodes[p.node] for p in view.pods if p.node in nodes}

@@ -33,7 +33,7 @@ from recommender.cluster.view import ClusterView, load_view
 from recommender.cluster.writer import StatusWriter
 from recommender.history import Samples
 from recommender.input.prometheus import PrometheusSource
-from recommender.logic.gpu import GpuModel, gpu_model
+from recommender.logic.gpu import GpuModel, GpuModels, gpu_model
 from recommender.logic.recommend import BY_UPDATE_MODE, HELD, NEXT_HOURS, recommend
 from recommender.logic.strategies import STRATEGIES, prepare_model
 from recommender.metrics_api.board import MetricBoard
@@ -44,6 +44,7 @@ from recommender.vpa import IN_PLACE_MODES, Vpa
 
 log = logging.getLogger(__name__)
 RECOMMEND_BATCH = 4096
+GPU_MODELS_REFRESH_S = 600.0  # how often each workload's GPU model is looked up again
 UPSTREAM_WARNINGS = {
     "vpa-recommender": "upstream's vpa-recommender runs ({pod}): VPAs that name no "
     "recommender are its (with --serve-unnamed=auto); name tidal in spec.recommenders to move "
@@ -97,6 +98,8 @@ class Recommender:
         self.rounding = Rounding(settings.round_cpu_millicores, settings.round_memory_bytes)
         self.feed = UsageFeed(api, settings, prometheus, self._error, clock)
         self.gpu_detected = False
+        self.gpu_of: GpuModels = {}  # by workload, refreshed every GPU_MODELS_REFRESH_S
+        self.gpu_of_at = -math.inf
         self.upstream_seen: set[str] = set()
         self.last_loop_end: float | None = None
         self.leading = False
@@ -212,6 +215,8 @@ class Recommender:
             self.forecasts.observe(batch.samples)
         if self.gpu is None and not self.gpu_detected:
             self.gpu, self.gpu_detected = self.feed.gpu_model(), True
+        if not self.settings.gpu_model and self.clock() - self.gpu_of_at >= GPU_MODELS_REFRESH_S:
+            self.gpu_of, self.gpu_of_at = self.feed.workload_gpu_models(view), self.clock()
         oom = oom_samples(view.pods, self.oom_seen)
         self._ingest(oom, "pods")
         phase("metrics")
@@ -348,7 +353,8 @@ class Recommender:
             with_history = [r for r in dict.fromkeys(batch_rows) if self.model.any_count[r] > 0]
             if with_history:
                 for rec in recommend(self.model, self.strategy, batch_vpas, self.gpu,
-                                     np.array(with_history, dtype=np.intp), horizon):
+                                     np.array(with_history, dtype=np.intp), horizon,
+                                     self.gpu_of):
                     grouped[(rec.namespace, rec.workload)].append(rec)
             batch_vpas.clear()
             batch_rows.clear()

@@ -51,6 +51,7 @@ def pod_info(obj: Mapping[str, Any], index: TargetIndex) -> PodInfo | None:
         oom_kills=tuple(ooms),
         ready_after_s=_ready_after(meta, status),
         upstream=upstream_component(obj),
+        node=str((obj.get("spec") or {}).get("nodeName") or ""),
     )
 
 

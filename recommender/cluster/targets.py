@@ -78,6 +78,7 @@ class PodInfo:
     oom_kills: tuple[tuple[str, float], ...] = ()  # (container, finishedAt) of OOMKilled
     ready_after_s: float | None = None  # creation to Ready (the cold start), if Ready
     upstream: str | None = None  # the upstream VPA component it runs (vpa-recommender, ...)
+    node: str = ""  # spec.nodeName, once scheduled
 
     @property
     def upstream_recommender(self) -> bool:

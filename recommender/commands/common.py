@@ -15,7 +15,7 @@ from recommender.history import Samples
 from recommender.input.csv_history import read_history
 from recommender.input.prometheus import PrometheusAuth, check_matchers
 from recommender.input.store import DEFAULT_STORE, HistoryStore
-from recommender.logic.gpu import GPU_MODELS, GpuModel, gpu_model
+from recommender.logic.gpu import GPU_MODELS, GpuModel, GpuModels, gpu_model
 from recommender.logic.recommend import HELD, NEXT_HOURS
 from recommender.logic.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, prepare_model
 from recommender.model.state import UsageModel
@@ -236,7 +236,7 @@ def detected_gpu_model(args: argparse.Namespace) -> str | None:
     model, names = prometheus_gpu_model(url, args.history_length, prometheus_auth(args),
                                         prometheus_selector(args))
     if model is not None:
-        others = f"; also seen: {', '.join(names[1:])}, sized as {model} too" \
+        others = f"; also seen: {', '.join(names[1:])}: each workload is sized for its own" \
             if len(names) > 1 else ""
         print(f"GPU model {model} from dcgm-exporter's modelName {names[0]!r} (--gpu-model "
               f"overrides){others}", file=sys.stderr)
@@ -244,6 +244,18 @@ def detected_gpu_model(args: argparse.Namespace) -> str | None:
         print(f"GPU model {names[0]!r} is not one Tidal knows: whole GPUs, no MIG; pass "
               "--gpu-model", file=sys.stderr)
     return model
+
+
+def workload_gpu_models(args: argparse.Namespace) -> GpuModels:
+    """With ``--prometheus-url`` and no ``--gpu-model``: each workload's GPU model from
+    dcgm-exporter's ``modelName`` (a cluster may have several); empty otherwise."""
+    url = getattr(args, "prometheus_url", None)
+    if not url or args.gpu_model:
+        return {}
+    from recommender.input.offline import prometheus_workload_gpu_models
+
+    return prometheus_workload_gpu_models(url, args.history_length, args.namespace,
+                                          prometheus_auth(args), prometheus_selector(args))
 
 
 def minutes_per_sample(args: argparse.Namespace) -> float:

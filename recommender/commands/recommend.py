@@ -13,6 +13,7 @@ from recommender.commands.common import (
     load_policies,
     load_samples,
     minutes_per_sample,
+    workload_gpu_models,
 )
 from recommender.logic.profile import hourly_profiles
 from recommender.logic.recommend import recommend
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     vpas = load_policies(args.policy)
     samples = load_samples(args)
     model = build_model(samples, strategy, minutes_per_sample(args))
-    recs = recommend(model, strategy, vpas, gpu, horizon=args.horizon)
+    recs = recommend(model, strategy, vpas, gpu, horizon=args.horizon,
+                     gpu_of=workload_gpu_models(args))
     profiles = hourly_profiles(model, strategy, recs, vpas)
     if args.format == "table":
         sys.stdout.write(render_table(recs, profiles))

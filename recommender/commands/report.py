@@ -22,6 +22,7 @@ from recommender.commands.common import (
     load_policies,
     load_samples,
     minutes_per_sample,
+    workload_gpu_models,
 )
 from recommender.history import Samples
 from recommender.input.store import DEFAULT_STORE
@@ -180,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress()
     inventory = load_inventory(args, progress)
     vpas = load_policies(args.policy) + inventory.vpas
+    gpu_of = {**workload_gpu_models(args), **inventory.gpu_models()}
     samples: Samples | None = None
     if args.from_vpa_status:
         model = UsageModel()
@@ -191,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         progress.stage(f"building the model from {len(samples):,} samples")
         model = build_model(samples, strategy, minutes_per_sample(args))
         progress.stage("recommending")
-        recs = recommend(model, strategy, vpas, gpu, horizon=args.horizon)
+        recs = recommend(model, strategy, vpas, gpu, horizon=args.horizon, gpu_of=gpu_of)
         profiles = hourly_profiles(model, strategy, recs, vpas)
     # File names only: a report is shared, local paths are noise (and break golden files).
     if args.from_vpa_status:
@@ -204,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
         source = f"store {Path(args.store or DEFAULT_STORE).name}"
     report = build_report(ReportInputs(
         model=model, recommendations=recs, strategy=strategy, inventory=inventory, vpas=vpas,
-        samples=samples, gpu=gpu, prices=prices, rounding=rounding, tolerance=args.tolerance,
+        samples=samples, gpu=gpu, gpu_of=gpu_of, prices=prices, rounding=rounding,
+        tolerance=args.tolerance,
         generated_at=stamp, source=source, profiles=profiles,
     ))
     progress.done(f"{len(report.containers)} containers")

@@ -60,27 +60,19 @@ def gpu_models(client: PrometheusClient, at: float, lookback_s: float | None = N
     return [name for _, name in counted if name]
 
 
-_FAMILIES = ("H200", "H100", "A100", "L40S", "A10G", "L4", "T4")
-# Memory sizes by family; a product name without one is the first, except where noted.
-_MEMORY = {"H200": ("141GB",), "H100": ("80GB", "94GB"), "A100": ("40GB", "80GB")}
-
-
-def model_from_product(product: str) -> str | None:
-    """Tidal's GPU model name for dcgm-exporter's ``modelName`` or the node label
-    ``nvidia.com/gpu.product`` (``NVIDIA A100-SXM4-40GB``, ``NVIDIA-H100-80GB-HBM3``,
-    ``Tesla-T4``); None when the family is unknown."""
-    text = product.upper().replace("-", " ").replace("_", " ")
-    words = text.split()
-    family = next((f for f in _FAMILIES if f in words), None)
-    if family is None:
-        return None
-    if family not in _MEMORY:
-        return family
-    memory = next((w for w in words if w.endswith("GB") and w[:-2].isdigit()), None)
-    if family == "H100" and memory is None:
-        memory = "94GB" if "NVL" in words else "80GB"  # H100 PCIe/SXM 80 GB, NVL 94 GB
-    if memory is None and len(_MEMORY[family]) == 1:
-        memory = _MEMORY[family][0]
-    if memory not in _MEMORY[family]:
-        return None  # an A100 without its size: 40 or 80 GB, never guessed
-    return f"{family}-{memory}"
+def gpu_models_by_pod(client: PrometheusClient, at: float, lookback_s: float | None = None
+                      ) -> dict[tuple[str, str], str]:
+    """The ``modelName`` of each pod's GPUs, by (namespace, pod): at ``at``, or over the
+    ``lookback_s`` before it (a pod with GPUs of several models: the one of most GPUs)."""
+    metric = "DCGM_FI_DEV_FB_USED"
+    if lookback_s:
+        metric = f"max_over_time({metric}[{int(lookback_s)}s])"
+    series = client.query(f"count by (namespace, pod, modelName) ({attributed(metric)})", at)
+    counted: dict[tuple[str, str], tuple[float, str]] = {}
+    for s in series:
+        labels = s.get("metric") or {}
+        key = (labels.get("namespace", ""), labels.get("pod", ""))
+        name, count = labels.get("modelName", ""), float(s.get("value", [0, "0"])[1])
+        if all(key) and name and count > counted.get(key, (0.0, ""))[0]:
+            counted[key] = (count, name)
+    return {key: name for key, (_, name) in counted.items()}

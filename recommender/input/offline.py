@@ -15,8 +15,9 @@ from pathlib import Path
 from recommender.duration import parse_duration
 from recommender.history import Samples
 from recommender.input.backoff import SourceUnavailable
-from recommender.input.dcgm import gpu_models, model_from_product
+from recommender.input.dcgm import gpu_models
 from recommender.input.prometheus import PrometheusAuth, PrometheusSettings, PrometheusSource
+from recommender.logic.gpu import GpuModels, model_from_product
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,21 @@ def prometheus_samples(url: str, namespace: str | None, history_length: str,
         return PrometheusSource(settings).history(
             end - settings.history_length_s, end, api_workloads(namespace)
         )
+    except SourceUnavailable as exc:
+        raise ValueError(str(exc)) from None
+
+
+def prometheus_workload_gpu_models(url: str, history_length: str, namespace: str | None,
+                                   auth: PrometheusAuth | None = None, selector: str = ""
+                                   ) -> GpuModels:
+    """Each workload's GPU model over the history (:meth:`PrometheusSource.gpu_models`), pods
+    grouped by the API where a kubeconfig works, else by kube-state-metrics."""
+    source = PrometheusSource(PrometheusSettings(url=url, auth=auth or PrometheusAuth(),
+                                                 selector=selector, namespace=namespace))
+    end = time.time()
+    try:
+        return source.gpu_models(end - parse_duration(history_length), end,
+                                 api_workloads(namespace))
     except SourceUnavailable as exc:
         raise ValueError(str(exc)) from None
 

@@ -28,7 +28,8 @@ import numpy as np
 
 from recommender.history import CPU, GPU, GPU_MEMORY, MEMORY, OOM, Samples
 from recommender.input.backoff import SourceUnavailable
-from recommender.input.dcgm import gpu_memory_query, gpu_query
+from recommender.input.dcgm import gpu_memory_query, gpu_models_by_pod, gpu_query
+from recommender.logic.gpu import GpuModel, GpuModels, product_gpu_model
 
 log = logging.getLogger(__name__)
 
@@ -336,6 +337,23 @@ class PrometheusSource:
             except SourceUnavailable as exc:
                 log.warning("owners from %s: %s", metric, exc)
         return owners
+
+    def gpu_models(self, start: float, end: float, workload_of: WorkloadOf | None = None
+                   ) -> GpuModels:
+        """The GPU model of each workload (namespace, ``Kind/name``) whose pods dcgm-exporter
+        saw between ``start`` and ``end`` (models Tidal does not know are left out); pods are
+        grouped as :meth:`history` groups them."""
+        owners = self.owners(start, end)
+        found: dict[tuple[str, str], GpuModel] = {}
+        for (namespace, pod), name in gpu_models_by_pod(self.client, end, end - start).items():
+            if self.settings.namespace and namespace != self.settings.namespace:
+                continue
+            model = product_gpu_model(name)
+            if model is not None:
+                workload = (workload_of(namespace, pod) if workload_of else None) or \
+                    owners.workload(namespace, pod)
+                found.setdefault((namespace, workload), model)
+        return found
 
     def history(
         self,

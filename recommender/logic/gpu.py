@@ -8,6 +8,7 @@ busy share fits the profile's compute slices (1/7 of the GPU each).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from recommender.quantity import GPU, GPU_SHARED, MIG_PREFIX
@@ -52,6 +53,10 @@ class GpuModel:
     @property
     def memory_bytes(self) -> float:
         return self.memory_mib * MIB
+
+
+# The GPU model of each workload (namespace, ``Kind/name``) where a cluster has several.
+GpuModels = Mapping[tuple[str, str], GpuModel]
 
 
 def _profiles(*names: str) -> tuple[MigProfile, ...]:
@@ -187,3 +192,35 @@ def plan_gpu(option: str, busy: float, memory: float, model: GpuModel | None,
                      GpuModel(model.name, model.memory_mib))[GPU]
     return GpuPlan(WHOLE, GPU, whole, whole * model.memory_bytes if model else float("nan"))
 
+
+_FAMILIES = ("H200", "H100", "A100", "L40S", "A10G", "L4", "T4")
+# Memory sizes by family; a product name without one is the first, except where noted.
+_MEMORY = {"H200": ("141GB",), "H100": ("80GB", "94GB"), "A100": ("40GB", "80GB")}
+
+
+def model_from_product(product: str) -> str | None:
+    """Tidal's GPU model name for dcgm-exporter's ``modelName`` or the node label
+    ``nvidia.com/gpu.product`` (``NVIDIA A100-SXM4-40GB``, ``NVIDIA-H100-80GB-HBM3``,
+    ``Tesla-T4``); None when the family is unknown."""
+    text = product.upper().replace("-", " ").replace("_", " ")
+    words = text.split()
+    family = next((f for f in _FAMILIES if f in words), None)
+    if family is None:
+        return None
+    if family not in _MEMORY:
+        return family
+    memory = next((w for w in words if w.endswith("GB") and w[:-2].isdigit()), None)
+    if family == "H100" and memory is None:
+        memory = "94GB" if "NVL" in words else "80GB"  # H100 PCIe/SXM 80 GB, NVL 94 GB
+    if memory is None and len(_MEMORY[family]) == 1:
+        memory = _MEMORY[family][0]
+    if memory not in _MEMORY[family]:
+        return None  # an A100 without its size: 40 or 80 GB, never guessed
+    return f"{family}-{memory}"
+
+
+def product_gpu_model(product: str) -> GpuModel | None:
+    """The model of a ``modelName`` or ``nvidia.com/gpu.product`` value (None: not one Tidal
+    knows, or an A100 without its memory size)."""
+    name = model_from_product(product)
+    return GPU_MODELS.get(name) if name else None

@@ -12,7 +12,7 @@ import numpy as np
 
 from recommender.history import CPU, GPU, GPU_MEMORY, MEMORY
 from recommender.logic.estimators import SAMPLES_PER_DAY
-from recommender.logic.gpu import GpuModel, devices_of, size_gpu
+from recommender.logic.gpu import GpuModel, GpuModels, devices_of, size_gpu
 from recommender.logic.strategies import DAY_S, Strategy
 from recommender.model.state import ContainerKey, UsageModel
 from recommender.policy import apply_policy
@@ -77,9 +77,11 @@ def recommend(
     gpu: GpuModel | None = None,
     rows: np.ndarray | None = None,
     horizon: str = HELD,
+    gpu_of: GpuModels | None = None,
 ) -> list[ContainerRecommendation]:
     """Recommendations for every aggregate with history (or ``rows``), policies applied;
-    ``horizon`` chooses held or next-hours targets (:func:`next_hours_rows`)."""
+    ``horizon`` chooses held or next-hours targets (:func:`next_hours_rows`). GPUs are sized
+    for each workload's model in ``gpu_of``, else for ``gpu``."""
     index = vpa_index(vpas)
     rows = model.rows_with_history() if rows is None else rows
     if len(rows) == 0:
@@ -99,11 +101,12 @@ def recommend(
         maps = [{K8S_CPU: cpu[f][i], K8S_MEMORY: memory[f][i]} for f in range(3)]
         if busy is not None and held is not None:
             ev["gpuBusy"], ev["gpuMemory"] = busy[0][i], held[0][i]  # for plan_gpu
-            target = size_gpu(busy[0][i], held[0][i], gpu)
+            model_of = gpu_of.get((key.namespace, key.workload), gpu) if gpu_of else gpu
+            target = size_gpu(busy[0][i], held[0][i], model_of)
             maps[0].update(target)
             for resource in target:  # bounds in the target's resource: one key in all maps
                 for f in (1, 2):
-                    maps[f][resource] = devices_of(resource, busy[f][i], held[f][i], gpu)
+                    maps[f][resource] = devices_of(resource, busy[f][i], held[f][i], model_of)
         rec = ContainerRecommendation(
             container=key.container,
             namespace=key.namespace,

@@ -11,7 +11,7 @@ from datetime import datetime
 import numpy as np
 
 from recommender.history import CPU, GPU, MEMORY, Samples
-from recommender.logic.gpu import GpuModel
+from recommender.logic.gpu import GpuModel, GpuModels, product_gpu_model
 from recommender.logic.profile import Profiles
 from recommender.logic.recommend import evidence as row_evidence
 from recommender.logic.recommend import vpa_index
@@ -26,7 +26,6 @@ from recommender.report.inventory import (
     ContainerResources,
     Inventory,
     WorkloadResources,
-    match_gpu_model,
 )
 from recommender.report.model import (
     NO_RECOMMENDATION,
@@ -67,6 +66,7 @@ class ReportInputs:
     vpas: Sequence[Vpa] = ()
     samples: Samples | None = None
     gpu: GpuModel | None = None
+    gpu_of: GpuModels = field(default_factory=dict)  # by workload, where models differ
     prices: Prices = field(default_factory=Prices)
     rounding: Rounding = field(default_factory=Rounding)
     tolerance: float = DEFAULT_TOLERANCE
@@ -113,10 +113,14 @@ class _Builder:
             keys.update(ContainerKey(w.namespace, w.workload, c.name) for c in w.containers)
         return sorted(keys)
 
-    def gpu_model_of(self, workload: WorkloadResources | None) -> GpuModel | None:
+    def gpu_model_of(self, key: ContainerKey, workload: WorkloadResources | None
+                     ) -> GpuModel | None:
+        """The node label of the workload's pods, else dcgm-exporter's model for it, else the
+        report's model."""
+        fallback = self.i.gpu_of.get((key.namespace, key.workload), self.i.gpu)
         if workload is not None and workload.gpu_product:
-            return match_gpu_model(workload.gpu_product) or self.i.gpu
-        return self.i.gpu
+            return product_gpu_model(workload.gpu_product) or fallback
+        return fallback
 
     def lines(
         self,
@@ -248,7 +252,7 @@ class _Builder:
             activity = min(self.activity.get((key.namespace, key.workload), 1.0), 1.0)
         replicas = workload.replicas if workload else None
         pods = (replicas or 0) * activity
-        gpu = self.gpu_model_of(workload)
+        gpu = self.gpu_model_of(key, workload)
         hpa = i.inventory.autoscaler(key.namespace, key.workload)
         # A resource an HPA scales on stays as it is: no patch, no saving (see hpa_flags).
         contested = set(hpa.resources) if hpa else set()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from recommender.logic.gpu import GPU_MODELS, GpuModel
+from recommender.logic.gpu import GpuModels, product_gpu_model
 from recommender.vpa import Vpa
 
 # Kinds whose pod template a report can read and a patch can change.
@@ -80,21 +80,13 @@ class Inventory:
     def autoscaler(self, namespace: str, workload: str) -> Autoscaler | None:
         return self.autoscalers.get((namespace, workload))
 
+    def gpu_models(self) -> GpuModels:
+        """Each workload's GPU model from its nodes' ``nvidia.com/gpu.product`` label."""
+        return {key: model for key, w in self.workloads.items()
+                if w.gpu_product and (model := product_gpu_model(w.gpu_product)) is not None}
+
 
 class CurrentResourcesSource(Protocol):
     """Where current requests/limits come from (manifests offline, the API server live)."""
 
     def load(self) -> Inventory: ...
-
-
-def match_gpu_model(product: str) -> GpuModel | None:
-    """The GPU model named by a ``nvidia.com/gpu.product`` label value, if recognisable.
-
-    Every part of the model name (``A100``, ``80GB``) must be a part of the product name
-    (``NVIDIA-A100-SXM4-80GB``).
-    """
-    parts = set(product.upper().replace("_", "-").replace(" ", "-").split("-"))
-    for model in GPU_MODELS.values():
-        if parts and set(model.name.upper().split("-")) <= parts:
-            return model
-    return None

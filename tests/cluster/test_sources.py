@@ -172,3 +172,15 @@ def test_gpu_model_from_node_labels(cluster):
     rec = Recommender(RecommenderSettings(), KubeApi(client_for(cluster.url), qps=0))
     rec.run_once()
     assert rec.gpu is not None and rec.gpu.name == "H100-80GB"
+    # Each workload's model from the nodes its pods run on (no Prometheus).
+    for name, node in (("web", "gpu-0"), ("cam", "gpu-2")):
+        deployment, rs, pods = deployment_objects("shop", name, 1)
+        for pod in pods:
+            pod["spec"]["nodeName"] = node
+        cluster.store.add("/apis/apps/v1", "deployments", [deployment])
+        cluster.store.add("/apis/apps/v1", "replicasets", [rs])
+        cluster.store.add("/api/v1", "pods", pods)
+    rec = Recommender(RecommenderSettings(), KubeApi(client_for(cluster.url), qps=0))
+    rec.run_once()
+    assert {k: m.name for k, m in rec.gpu_of.items()} == {
+        ("shop", "Deployment/web"): "H100-80GB", ("shop", "Deployment/cam"): "T4"}

@@ -5,7 +5,7 @@ of web-5f7d-a; pod bad-1 with NaN and negative memory values.
 tide: Deployment api whose CPU rises for two hours every day (forecast backfill).
 ml: StatefulSet trainer (pod trainer-0) on two GPUs with the new dcgm-exporter labels and
 both GR_ENGINE_ACTIVE and GPU_UTIL; StatefulSet legacy (pod legacy-0) with the old labels
-and GPU_UTIL only.
+and GPU_UTIL only, on an A100-40GB (the trainer's are A100-80GB).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ TRAINER_FB_MIB = {"0": 20000, "1": 10000}
 LEGACY_UTIL = 35.0  # percent
 LEGACY_FB_MIB = 8192
 MODEL_NAME = "NVIDIA A100-SXM4-80GB"
+LEGACY_MODEL_NAME = "NVIDIA A100-SXM4-40GB"  # two GPU models in one cluster
 # tide: Deployment api (ReplicaSet api-7c9d, pods -a and -b): QUIET cores per pod, BUSY for
 # two hours a day starting TIDE_AFTER seconds after the backfill's end (time of day).
 TIDE_PODS = ("api-7c9d-a", "api-7c9d-b")
@@ -117,7 +118,7 @@ def openmetrics(start: float, end: float) -> str:
     new = {"namespace": "ml", "pod": "trainer-0", "container": "train", "Hostname": "gpu-node",
            "modelName": MODEL_NAME}
     old = {"namespace": "gpu-operator", "pod_namespace": "ml", "pod_name": "legacy-0",
-           "container_name": "infer", "Hostname": "gpu-node", "modelName": MODEL_NAME}
+           "container_name": "infer", "Hostname": "old-gpu-node", "modelName": LEGACY_MODEL_NAME}
     family("DCGM_FI_PROF_GR_ENGINE_ACTIVE", [
         ({**new, "gpu": g, "UUID": f"GPU-{g}"}, [(t, v) for t in times])
         for g, v in TRAINER_ENGINE.items()

@@ -41,6 +41,9 @@ def test_bootstrap_from_prometheus_gives_a_recommendation_at_once(prometheus_ser
         row = rec.model.find(web)
         assert rec.model.oom_count[row] == 1
         assert rec.gpu is not None and rec.gpu.name == "A100-80GB"  # dcgm modelName
+        # Two models in the cluster: each workload is sized for its own.
+        assert {k: m.name for k, m in rec.gpu_of.items()} == {
+            ("ml", "StatefulSet/trainer"): "A100-80GB", ("ml", "StatefulSet/legacy"): "A100-40GB"}
 
 
 def test_prometheus_is_the_live_source_while_the_metrics_api_is_missing(prometheus_server):

@@ -19,6 +19,7 @@ from tests.prometheus.backfill import (
     DAY,
     HOUR,
     LEGACY_FB_MIB,
+    LEGACY_MODEL_NAME,
     LEGACY_UTIL,
     MIB,
     MODEL_NAME,
@@ -150,7 +151,7 @@ def test_namespace_filter(prometheus_server):
 
 def test_gpu_model_from_model_name(prometheus_server):
     client = PrometheusClient(prometheus_server.url)
-    assert gpu_models(client, prometheus_server.end) == [MODEL_NAME]
+    assert gpu_models(client, prometheus_server.end) == [MODEL_NAME, LEGACY_MODEL_NAME]
 
 
 def test_recommend_cli_reads_prometheus(prometheus_server, capsys):
@@ -199,12 +200,12 @@ def test_unreachable_prometheus_is_retried_then_reported():
     ("Quadro RTX 8000", None),
 ])
 def test_gpu_product_names_map_to_models(product, model):
-    from recommender.input.dcgm import model_from_product
+    from recommender.logic.gpu import model_from_product
 
     assert model_from_product(product) == model
 
 
-def test_offline_commands_take_the_gpu_model_from_dcgm(prometheus_server, capsys):
+def test_offline_commands_take_the_gpu_model_from_dcgm(prometheus_server, capsys, tmp_path):
     import json
 
     from recommender.cli import main
@@ -213,15 +214,34 @@ def test_offline_commands_take_the_gpu_model_from_dcgm(prometheus_server, capsys
                  "--history-length", "2d", "--format", "json"])
     assert code == 0
     captured = capsys.readouterr()
-    assert "GPU model A100-80GB from dcgm-exporter's modelName 'NVIDIA A100-SXM4-80GB'" \
-        in captured.err
+    assert "GPU model A100-80GB from dcgm-exporter's modelName 'NVIDIA A100-SXM4-80GB' " \
+        "(--gpu-model overrides); also seen: NVIDIA A100-SXM4-40GB: each workload is sized " \
+        "for its own" in captured.err
     doc = json.loads(captured.out)
-    assert doc["gpuModel"] == "A100-80GB"
-    # The legacy pod's 8 GiB at 35% busy fits a MIG profile of the detected model.
+    assert doc["gpuModel"] == "A100-80GB"  # the most common
+    # The legacy pod's 8 GiB at 35% busy fits a MIG profile of its own model, an A100-40GB.
     (legacy,) = [g for g in doc["gpus"] if g["workload"] == "StatefulSet/legacy"]
-    assert legacy["model"] == "A100-80GB"
+    assert legacy["model"] == "A100-40GB"
     assert [o["resource"] for o in legacy["options"] if o["kind"] == "mig"] == [
-        "nvidia.com/mig-3g.40gb"]
+        "nvidia.com/mig-3g.20gb"]
+    (trainer,) = [g for g in doc["gpus"] if g["workload"] == "StatefulSet/trainer"]
+    assert trainer["model"] == "A100-80GB"
+    # recommend sizes each workload for its model too; --gpu-model makes one model for all.
+    policy = tmp_path / "vpa.json"
+    policy.write_text(json.dumps({
+        "apiVersion": "autoscaling.k8s.io/v1", "kind": "VerticalPodAutoscaler",
+        "metadata": {"name": "legacy", "namespace": "ml"},
+        "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "legacy"},
+                 "resourcePolicy": {"containerPolicies": [{
+                     "containerName": "*",
+                     "controlledResources": ["cpu", "memory", "nvidia.com/gpu"]}]}}}))
+    for flags, profile in (((), "3g.20gb"), (("--gpu-model", "A100-80GB"), "3g.40gb")):
+        assert main(["recommend", "--prometheus-url", prometheus_server.url, "--namespace", "ml",
+                     "--history-length", "2d", "--format", "json", "--policy", str(policy),
+                     *flags]) == 0
+        recs = json.loads(capsys.readouterr().out)["recommendations"]
+        (target,) = [r["target"] for r in recs if r["workload"] == "StatefulSet/legacy"]
+        assert f"nvidia.com/mig-{profile}" in target
     code = main(["report", "--prometheus-url", prometheus_server.url, "--namespace", "ml",
                  "--history-length", "2d", "--format", "json", "--gpu-model", "A100-40GB"])
     assert json.loads(capsys.readouterr().out)["gpuModel"] == "A100-40GB"

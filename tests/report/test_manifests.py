@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender.report.inventory import match_gpu_model
+from recommender.logic.gpu import product_gpu_model
 from recommender.report.manifests import ManifestError, ManifestSource
 from tests.report.conftest import WORKLOADS
 
@@ -139,7 +139,7 @@ def test_unreadable_yaml(tmp_path: Path) -> None:
     ],
 )
 def test_match_gpu_model(product: str, model: str | None) -> None:
-    found = match_gpu_model(product)
+    found = product_gpu_model(product)
     assert (found.name if found else None) == model
 
 
