@@ -27,10 +27,13 @@ HANDSHAKE_SECONDS = 5.0
 # handshake on a new one; then for its body once the head is in.
 HEAD_SECONDS = 10.0
 BODY_SECONDS = 10.0
-# Connections in the handshake or reading a request, per worker, and per client address among
-# those that have not yet sent a whole request (the apiserver uses a few kept-alive ones).
-MAX_PENDING = 256
-MAX_PENDING_PER_CLIENT = 64
+# Connections in the handshake or reading a request, per worker; and per client address among
+# those not yet past their first request (the apiserver's kept-alive ones are), three quarters
+# of them: one address never holds them all. Far above what a well-behaved client needs, so
+# that a flood from one address is closed at its deadlines rather than churned through
+# (every connection dropped is one it reopens, each a handshake's work).
+MAX_PENDING = 512
+MAX_PENDING_PER_CLIENT = 384
 # Bytes those connections may buffer together, per worker (a body is at most 5 MB).
 MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 # Seconds a thread waits on the socket once it holds a whole request (writing the response):
