@@ -17,6 +17,7 @@ from typing import Any
 from recommender.cluster import paths
 from recommender.cluster.api import ApiException, KubeApi
 from recommender.cluster.next_hours import with_next_hours
+from recommender.owners import POD, controller_ref
 from recommender.quantity import MEMORY
 from recommender.vpa import IN_PLACE_MODES
 from updater.actuator import BLOCKED, DONE, INFEASIBLE, Actuator
@@ -37,7 +38,7 @@ from updater.tide import TideMemory
 from webhook.boost import BOOST_ANNOTATION, read_annotation
 from webhook.pods import is_mirror, matching_vpa, plan_pod
 from webhook.sizing import quantities
-from webhook.state import KINDS, ClusterState, controller_ref
+from webhook.state import KINDS, ClusterState
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ LISTS = (
     ("ReplicaSet", "/apis/apps/v1", "replicasets"),
     ("Job", "/apis/batch/v1", "jobs"),
     ("StatefulSet", "/apis/apps/v1", "statefulsets"),
+    ("Deployment", "/apis/apps/v1", "deployments"),
+    ("DaemonSet", "/apis/apps/v1", "daemonsets"),
 )
 TERMINAL = ("Succeeded", "Failed")
 ACTING_MODES = IN_PLACE_MODES | EVICTING_MODES
@@ -188,6 +191,7 @@ class Updater:
             if kind == LISTS[0][0]:  # in-place VPAs follow their next-hours targets
                 listed = [with_next_hours(o) for o in listed]
             state.replace(kind, listed)
+        state.replace(POD, pods)  # a LeaderWorkerSet's leader pod owns its workers' StatefulSet
         result = LoopResult(vpas=sum(1 for o in objects if o.get("kind") == LISTS[0][0]))
         by_vpa: dict[str, list[tuple[PodView, Any, Any]]] = {}
         entries: dict[str, Any] = {}
@@ -331,7 +335,7 @@ def _resources_key(pod: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _group_key(view: PodView, pod: Mapping[str, Any]) -> tuple[str, str, str]:
-    owner = controller_ref(pod)
+    owner = controller_ref(pod.get("metadata") or {})
     if owner is None:
         return (view.namespace, "", view.name)
     return (view.namespace, owner.kind, owner.name)

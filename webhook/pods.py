@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recommender.dra import GPU_CLAIMS
+from recommender.owners import Owner
 from recommender.quantity import CPU, QuantityError, is_gpu_resource
 from recommender.vpa import KIND as VPA_KIND
 from recommender.vpa import StartupBoost, Vpa
@@ -27,7 +28,7 @@ from webhook.sizing import (
     quantities,
     size_container,
 )
-from webhook.state import ClusterState, OwnerRef, VpaEntry
+from webhook.state import ClusterState, VpaEntry
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 UPDATES_ANNOTATION = "vpaUpdates"
@@ -57,7 +58,7 @@ def is_mirror(pod: Mapping[str, Any]) -> bool:
 
 def matching_vpa(
     pod: Mapping[str, Any], namespace: str, state: ClusterState
-) -> tuple[VpaEntry | None, list[OwnerRef]]:
+) -> tuple[VpaEntry | None, list[Owner]]:
     """The VPA whose target is the pod's controller (earliest created wins), and the chain."""
     chain = controller_chain(pod, namespace, state)
     if not chain:
@@ -115,7 +116,7 @@ def plan_pod(
     pod: Mapping[str, Any],
     namespace: str,
     state: ClusterState,
-    match: tuple[VpaEntry | None, list[OwnerRef]] | None = None,
+    match: tuple[VpaEntry | None, list[Owner]] | None = None,
     ranges: list[tuple[Mapping[str, Any], ...]] | None = None,
     boost: bool = True,
 ) -> PodPlan:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recommender.dra import GPU_CLAIMS
+from recommender.owners import POD, Owner, controller_ref
 from recommender.vpa import KIND as VPA_KIND
 from recommender.vpa import Vpa, parse_vpa
 from webhook.hpa import KIND as HPA_KIND
@@ -24,23 +25,18 @@ log = logging.getLogger(__name__)
 LIMIT_RANGE = "LimitRange"
 REPLICA_SET = "ReplicaSet"
 JOB = "Job"
+STATEFUL_SET = "StatefulSet"
+DEPLOYMENT = "Deployment"
+DAEMON_SET = "DaemonSet"
 NAMESPACE = "Namespace"  # their GPU_CLAIMS label only
 CLAIM_TEMPLATE = "ResourceClaimTemplate"  # names only (resource.k8s.io/v1, where served)
-# Every kind the cache holds; owners of pods are resolved through ReplicaSets and Jobs.
-KINDS = (VPA_KIND, HPA_KIND, LIMIT_RANGE, REPLICA_SET, JOB, NAMESPACE, CLAIM_TEMPLATE)
+# Controllers whose own controller is kept, to climb from pods to their workload
+# (recommender.owners); pods too, but only those that own a controller (a LeaderWorkerSet's
+# leader pod owns its workers' StatefulSet), fetched one by one (webhook.watch).
+OWNER_KINDS = (REPLICA_SET, JOB, STATEFUL_SET, DEPLOYMENT, DAEMON_SET)
+# Every kind the cache lists and watches.
+KINDS = (VPA_KIND, HPA_KIND, LIMIT_RANGE, *OWNER_KINDS, NAMESPACE, CLAIM_TEMPLATE)
 CLUSTER = ""  # the bucket of cluster-scoped objects (namespaces)
-OWNER_KINDS = (REPLICA_SET, JOB)
-
-
-@dataclass(frozen=True)
-class OwnerRef:
-    """A controller reference: ``kind`` and ``name`` in the object's namespace."""
-
-    kind: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.kind}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -50,14 +46,6 @@ class VpaEntry:
     vpa: Vpa
     recommendations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     gpu_claims: str = ""  # the VPA's GPU_CLAIMS annotation
-
-
-def controller_ref(obj: Mapping[str, Any]) -> OwnerRef | None:
-    """The owner reference with ``controller: true``, if any."""
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if isinstance(ref, Mapping) and ref.get("controller") and ref.get("kind"):
-            return OwnerRef(str(ref["kind"]), str(ref.get("name") or ""))
-    return None
 
 
 def vpa_entry(obj: Mapping[str, Any]) -> VpaEntry:
@@ -87,15 +75,15 @@ def _reduce(kind: str, obj: Mapping[str, Any]) -> Any:
         return str(((obj.get("metadata") or {}).get("labels") or {}).get(GPU_CLAIMS) or "")
     if kind == CLAIM_TEMPLATE:
         return True
-    return controller_ref(obj)
+    return controller_ref(obj.get("metadata") or {})
 
 
-def _by_target(bucket: Mapping[str, VpaEntry]) -> dict[OwnerRef, list[VpaEntry]]:
-    index: dict[OwnerRef, list[VpaEntry]] = {}
+def _by_target(bucket: Mapping[str, VpaEntry]) -> dict[tuple[str, str], list[VpaEntry]]:
+    index: dict[tuple[str, str], list[VpaEntry]] = {}
     for entry in bucket.values():
         ref = entry.vpa.target_ref
         if ref is not None:
-            index.setdefault(OwnerRef(ref.kind, ref.name), []).append(entry)
+            index.setdefault((ref.kind, ref.name), []).append(entry)
     return index
 
 
@@ -112,18 +100,21 @@ class ClusterState:
         """``enabled=False``: no cluster is configured; every lookup is empty."""
         self.enabled = enabled
         self._lock = threading.Lock()
-        self._objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
+        self._objects: dict[str, dict[str, dict[str, Any]]] = {
+            kind: {} for kind in (*KINDS, POD)}
         self._synced: set[str] = set()
         self._updated: dict[str, float] = {}
         # VPAs by namespace and target (kind, name): the pod webhook's lookup.
-        self._vpa_targets: dict[str, dict[OwnerRef, list[VpaEntry]]] = {}
+        self._vpa_targets: dict[str, dict[tuple[str, str], list[VpaEntry]]] = {}
+        # Pods named as the controller of a cached controller, not yet fetched (webhook.watch).
+        self.wanted_pods: set[tuple[str, str]] = set()
 
     @classmethod
     def from_objects(cls, objects: Iterable[Mapping[str, Any]]) -> ClusterState:
         """A synced state holding ``objects`` (dicts with ``kind``); other kinds are skipped."""
         state = cls()
         for obj in objects:
-            if obj.get("kind") in KINDS:
+            if obj.get("kind") in (*KINDS, POD):
                 state.upsert(str(obj["kind"]), obj)
         for kind in KINDS:
             state.mark_synced(kind)
@@ -140,6 +131,7 @@ class ClusterState:
                 fresh.setdefault(namespace, {})[name] = reduced
         with self._lock:
             self._objects[kind] = fresh
+            self._want_owner_pods(kind, fresh)
             if kind == VPA_KIND:
                 self._vpa_targets = {ns: _by_target(bucket) for ns, bucket in fresh.items()}
             self._synced.add(kind)
@@ -157,6 +149,7 @@ class ClusterState:
             bucket = dict(self._objects[kind].get(namespace, {}))
             bucket[name] = reduced
             self._objects[kind][namespace] = bucket
+            self._want_owner_pods(kind, {namespace: {name: reduced}})
             if kind == VPA_KIND:
                 self._vpa_targets[namespace] = _by_target(bucket)
             self._updated[kind] = time.time()
@@ -171,6 +164,23 @@ class ClusterState:
             if kind == VPA_KIND:
                 self._vpa_targets[namespace] = _by_target(bucket)
             self._updated[kind] = time.time()
+
+    def _want_owner_pods(self, kind: str, objects: Mapping[str, Mapping[str, Any]]) -> None:
+        """Note the pods that own cached controllers and are not cached yet (lock held)."""
+        if kind not in OWNER_KINDS:
+            return
+        pods = self._objects[POD]
+        for namespace, bucket in objects.items():
+            for owner in bucket.values():
+                if isinstance(owner, Owner) and owner.kind == POD and owner.group == "" \
+                        and owner.name not in pods.get(namespace, {}):
+                    self.wanted_pods.add((namespace, owner.name))
+
+    def take_wanted_pods(self) -> list[tuple[str, str]]:
+        """The owner pods to fetch (each handed out once)."""
+        with self._lock:
+            wanted, self.wanted_pods = sorted(self.wanted_pods), set()
+        return wanted
 
     def mark_synced(self, kind: str) -> None:
         """Record that ``kind`` has been fully listed."""
@@ -218,9 +228,9 @@ class ClusterState:
         """The VPAs of a namespace."""
         return self._values(VPA_KIND, namespace)
 
-    def vpas_for(self, namespace: str, target: OwnerRef) -> list[VpaEntry]:
+    def vpas_for(self, namespace: str, target: Owner) -> list[VpaEntry]:
         """The VPAs of a namespace whose ``targetRef`` is ``target`` (kind and name)."""
-        return self._vpa_targets.get(namespace, {}).get(target, [])
+        return self._vpa_targets.get(namespace, {}).get((target.kind, target.name), [])
 
     def hpas(self, namespace: str) -> list[Hpa]:
         """The HPAs of a namespace."""
@@ -230,11 +240,11 @@ class ClusterState:
         """The ``spec.limits`` lists of a namespace's LimitRanges."""
         return self._values(LIMIT_RANGE, namespace)
 
-    def controller_of(self, kind: str, namespace: str, name: str) -> OwnerRef | None:
-        """The controller of a cached ReplicaSet or Job (None: none, or not cached)."""
-        if kind not in OWNER_KINDS:
+    def controller_of(self, namespace: str, owner: Owner) -> Owner | None:
+        """The controller of a cached controller or owner pod (None: none, or not cached)."""
+        if owner.kind not in OWNER_KINDS and owner.kind != POD:
             return None
-        result: OwnerRef | None = self._objects[kind].get(namespace, {}).get(name)
+        result: Owner | None = self._objects[owner.kind].get(namespace, {}).get(owner.name)
         return result
 
     def gpu_claims_label(self, namespace: str) -> str:

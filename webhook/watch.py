@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from recommender.owners import POD
 from recommender.vpa import GROUP as VPA_GROUP
 from recommender.vpa import KIND as VPA_KIND
 from recommender.vpa import PLURAL as VPA_PLURAL
@@ -20,10 +21,13 @@ from recommender.vpa import VERSION as VPA_VERSION
 from webhook.hpa import KIND as HPA_KIND
 from webhook.state import (
     CLAIM_TEMPLATE,
+    DAEMON_SET,
+    DEPLOYMENT,
     JOB,
     LIMIT_RANGE,
     NAMESPACE,
     REPLICA_SET,
+    STATEFUL_SET,
     ClusterState,
 )
 
@@ -38,6 +42,7 @@ FORBIDDEN, NOT_FOUND = 403, 404
 # install's RBAC not grant it; then they are empty (no GPU claims) and looked for again later.
 OPTIONAL_KINDS = (NAMESPACE, CLAIM_TEMPLATE)
 ABSENT_RECHECK_SECONDS = 300
+OWNER_POD_POLL_SECONDS = 0.2  # how soon a pod that owns a new StatefulSet is fetched
 
 ListFn = Callable[..., Any]
 
@@ -77,6 +82,9 @@ def list_functions(api_client: Any) -> dict[str, ListFn]:
         LIMIT_RANGE: client.CoreV1Api(api_client).list_limit_range_for_all_namespaces,
         REPLICA_SET: client.AppsV1Api(api_client).list_replica_set_for_all_namespaces,
         JOB: client.BatchV1Api(api_client).list_job_for_all_namespaces,
+        STATEFUL_SET: client.AppsV1Api(api_client).list_stateful_set_for_all_namespaces,
+        DEPLOYMENT: client.AppsV1Api(api_client).list_deployment_for_all_namespaces,
+        DAEMON_SET: client.AppsV1Api(api_client).list_daemon_set_for_all_namespaces,
         NAMESPACE: client.CoreV1Api(api_client).list_namespace,
         CLAIM_TEMPLATE: client.ResourceV1Api(
             api_client
@@ -171,6 +179,33 @@ class Informer(threading.Thread):
         return version
 
 
+class OwnerPods(threading.Thread):
+    """Fetches the pods that own cached controllers (``ClusterState.wanted_pods``): a
+    LeaderWorkerSet's leader pod owns its workers' StatefulSet, and a worker pod's workload is
+    found through it. One GET per such pod, when its StatefulSet appears; never per
+    admission."""
+
+    def __init__(self, read_pod: Callable[..., Any], state: ClusterState,
+                 stop: threading.Event) -> None:
+        super().__init__(name="watch-owner-pods", daemon=True)
+        self.read_pod, self.state, self.stop = read_pod, state, stop
+
+    def run(self) -> None:
+        while not self.stop.wait(OWNER_POD_POLL_SECONDS):
+            self.fetch()
+
+    def fetch(self) -> None:
+        """Fetch every wanted pod once (a missing one is forgotten)."""
+        for namespace, name in self.state.take_wanted_pods():
+            try:
+                body = json.loads(self.read_pod(name, namespace, _preload_content=False).data)
+            except Exception as exc:  # gone, or the API failed: a later event asks again
+                log.info("owner pod %s/%s not read: %s", namespace, name, exc)
+                continue
+            body.setdefault("metadata", {}).setdefault("namespace", namespace)
+            self.state.upsert(POD, body)
+
+
 def start_informers(
     api_client: Any,
     state: ClusterState,
@@ -178,5 +213,8 @@ def start_informers(
     on_change: Callable[[], None] | None = None,
 ) -> None:
     """Start one informer thread per kind; setting ``stop`` stops them."""
+    from kubernetes import client
+
     for kind, list_fn in list_functions(api_client).items():
         Informer(kind, list_fn, state, stop, on_change).start()
+    OwnerPods(client.CoreV1Api(api_client).read_namespaced_pod, state, stop).start()

@@ -27,7 +27,7 @@ from recommender.cluster.leader import LeaseElector
 from recommender.cluster.pods import UPSTREAM_COMPONENTS, oom_samples
 from recommender.cluster.settings import RecommenderSettings
 from recommender.cluster.status import Outcome
-from recommender.cluster.targets import PodInfo
+from recommender.cluster.targets import PodInfo, discover
 from recommender.cluster.telemetry import Telemetry
 from recommender.cluster.view import ClusterView, load_view
 from recommender.cluster.writer import StatusWriter
@@ -38,12 +38,15 @@ from recommender.logic.recommend import BY_UPDATE_MODE, HELD, NEXT_HOURS, recomm
 from recommender.logic.strategies import STRATEGIES, prepare_model
 from recommender.metrics_api.board import MetricBoard
 from recommender.model.state import ContainerKey, UsageModel
+from recommender.owners import Discovery
 from recommender.quantity import Rounding
 from recommender.recommendation import ContainerRecommendation
 from recommender.vpa import IN_PLACE_MODES, Vpa
 
 log = logging.getLogger(__name__)
 RECOMMEND_BATCH = 4096
+DISCOVERY_REFRESH_S = 300.0  # API discovery (custom kinds with /scale) looked at again
+DISCOVERY_RETRY_S = 30.0  # sooner when a VPA targets a kind discovery does not know
 GPU_MODELS_REFRESH_S = 600.0  # how often each workload's GPU model is looked up again
 UPSTREAM_WARNINGS = {
     "vpa-recommender": "upstream's vpa-recommender runs ({pod}): VPAs that name no "
@@ -98,6 +101,7 @@ class Recommender:
         self.rounding = Rounding(settings.round_cpu_millicores, settings.round_memory_bytes)
         self.feed = UsageFeed(api, settings, prometheus, self._error, clock)
         self.gpu_detected = False
+        self.discovery, self.discovered_at = Discovery(), -math.inf
         self.gpu_of: GpuModels = {}  # by workload, refreshed every GPU_MODELS_REFRESH_S
         self.gpu_of_at = -math.inf
         self.upstream_seen: set[str] = set()
@@ -126,8 +130,28 @@ class Recommender:
 
     # -- reading the cluster ------------------------------------------------------------
     def load_view(self) -> ClusterView:
-        """VPAs (served ones parsed, invalid ones with their reason) and pods."""
-        return load_view(self.api, self.settings, self._error)
+        """VPAs (served ones parsed, invalid ones with their reason) and pods. API discovery
+        (the kinds with /scale) is refreshed every DISCOVERY_REFRESH_S, and sooner when a VPA
+        targets a kind it does not know (a CRD installed since)."""
+        now = self.clock()
+        if now - self.discovered_at >= DISCOVERY_REFRESH_S:
+            self._discover(now)
+        view = load_view(self.api, self.settings, self._error, self.discovery)
+        if view.unknown_kinds and now - self.discovered_at >= DISCOVERY_RETRY_S:
+            self._discover(now)
+            view = load_view(self.api, self.settings, self._error, self.discovery)
+        return view
+
+    def _discover(self, now: float) -> None:
+        def failed(group_version: str, exc: Exception) -> None:
+            log.warning("API discovery of %s: %s", group_version, exc)
+
+        try:
+            self.discovery = discover(self.api.get, failed)
+            self.discovered_at = now
+        except ApiException as exc:  # the loop's own list reports an unreachable API
+            log.warning("API discovery: %s; custom kinds with /scale are not known", exc.reason)
+            self.discovered_at = now - DISCOVERY_REFRESH_S + DISCOVERY_RETRY_S
 
     # -- inputs -------------------------------------------------------------------------
     def bootstrap(self, view: ClusterView) -> None:

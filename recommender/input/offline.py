@@ -30,16 +30,22 @@ def api_workloads(namespace: str | None) -> Callable[[str, str], str | None] | N
     try:
         from recommender.cluster import paths
         from recommender.cluster.api import KubeApi, api_client
-        from recommender.cluster.targets import INTERMEDIATE, WELL_KNOWN, TargetIndex
+        from recommender.cluster.targets import INTERMEDIATE, WELL_KNOWN, TargetIndex, discover
+        from recommender.owners import POD
 
         api = KubeApi(api_client(kubeconfig), qps=0, timeout_s=10.0)
-        index = TargetIndex()
+        index = TargetIndex(discover(api.get, lambda group, exc: None))
         for kind in INTERMEDIATE:
             prefix, plural = WELL_KNOWN[kind]
             for obj in api.list(paths.collection(prefix, plural, namespace)):
                 index.add(kind, obj)
+        pods = list(api.list(paths.pods(namespace)))
+        for pod in pods:  # a LeaderWorkerSet's leader pod owns its workers' StatefulSet
+            meta = pod.get("metadata") or {}
+            if (meta.get("namespace", ""), meta.get("name", "")) in index.owner_pods:
+                index.add(POD, pod)
         table = {}
-        for pod in api.list(paths.pods(namespace)):
+        for pod in pods:
             meta = pod.get("metadata") or {}
             ns = meta.get("namespace", "")
             table[(ns, meta.get("name", ""))] = index.workload(ns, meta)

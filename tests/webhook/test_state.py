@@ -15,7 +15,8 @@ import yaml
 from webhook import watch
 from webhook.owners import controller_chain
 from webhook.server import load_state_file
-from webhook.state import ClusterState, OwnerRef
+from recommender.owners import Owner
+from webhook.state import ClusterState
 
 from . import builders as b
 
@@ -102,10 +103,36 @@ def test_controller_chain_through_cached_owners() -> None:
     state = ClusterState.from_objects([rollout_rs, b.replica_set()])
     pod = b.pod(owner=("ReplicaSet", "shop-5f6d"), labels={})
     assert controller_chain(pod, "default", state) == [
-        OwnerRef("ReplicaSet", "shop-5f6d"),
-        OwnerRef("Rollout", "shop"),
+        Owner("ReplicaSet", "shop-5f6d", "apps"),
+        Owner("Rollout", "shop"),
     ]
     assert controller_chain(b.pod(owner=None), "default", state) == []
+
+
+def _owned(kind: str, name: str, owner: tuple[str, str, str], api: str = "apps/v1") -> dict:
+    return {"kind": kind, "apiVersion": api, "metadata": {
+        "name": name, "namespace": "default", "ownerReferences": [
+            {"apiVersion": owner[0], "kind": owner[1], "name": owner[2], "controller": True}]}}
+
+
+def test_leaderworkerset_workers_climb_through_their_leader_pod() -> None:
+    """LeaderWorkerSet: the leader StatefulSet is the LWS's, each group's worker StatefulSet
+    is its leader pod's; the leader pod is fetched (once) when that StatefulSet appears."""
+    lws = ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet", "llm")
+    leader_sts = _owned("StatefulSet", "llm", lws)
+    worker_sts = _owned("StatefulSet", "llm-0", ("v1", "Pod", "llm-0"))
+    state = ClusterState.from_objects([leader_sts, worker_sts])
+    assert state.take_wanted_pods() == [("default", "llm-0")]
+    worker = b.pod(owner=("StatefulSet", "llm-0"), labels={})
+    # Until the leader pod is fetched, the chain stops at it.
+    assert [str(o) for o in controller_chain(worker, "default", state)] == [
+        "StatefulSet/llm-0", "Pod/llm-0"]
+    state.upsert("Pod", _owned("Pod", "llm-0", ("apps/v1", "StatefulSet", "llm"), "v1"))
+    assert controller_chain(worker, "default", state) == [
+        Owner("StatefulSet", "llm-0", "apps"), Owner("Pod", "llm-0"),
+        Owner("StatefulSet", "llm", "apps"), Owner("LeaderWorkerSet", "llm",
+                                                    "leaderworkerset.x-k8s.io")]
+    assert state.take_wanted_pods() == []
 
 
 def test_invalid_objects_are_skipped_not_fatal() -> None:
@@ -126,9 +153,8 @@ def test_state_file_accepts_documents_and_lists(tmp_path: Path) -> None:
     assert state.synced
     assert [e.vpa.name for e in state.vpas("default")] == ["web-vpa"]
     assert [h.name for h in state.hpas("default")] == ["web"]
-    assert state.controller_of("ReplicaSet", "default", "web-7d9f8b6c5d") == OwnerRef(
-        "Deployment", "web"
-    )
+    assert state.controller_of("default", Owner("ReplicaSet", "web-7d9f8b6c5d", "apps")) == \
+        Owner("Deployment", "web", "apps")
 
 
 @pytest.mark.parametrize(("kind", "status"), [("ResourceClaimTemplate", 404), ("Namespace", 403)])
