@@ -5,15 +5,16 @@ Pure numpy over arrays of aggregates; nothing here knows about Kubernetes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from recommender.model.histograms import DecayingHistograms
 
 SAMPLES_PER_DAY = 60 * 24  # upstream counts one CPU sample a minute as a day's worth
-MAX_CPU_CORES = 1e11  # upstream caps amounts at 1e14 milli-units: 100G cores
-MAX_BYTES = 1e14  # and 1e14 bytes: 100T
+MAX_AMOUNT = 1e14  # upstream's largest ResourceAmount (whole millicores or bytes)
+MAX_CPU_CORES = MAX_AMOUNT / 1000  # 100G cores
+MAX_BYTES = MAX_AMOUNT  # 100T
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,62 @@ class PercentileEstimator:
         )
 
 
+@dataclass(frozen=True)
+class AmountEstimator:
+    """:class:`PercentileEstimator`'s steps in upstream's arithmetic: each step's result is
+    a whole ``ResourceAmount`` (millicores, bytes: ``unit`` per base unit), truncated and
+    capped at 1e14 as upstream's ``resourceAmountFromFloat`` does, and the confidence factor
+    is computed as Go's ``math.Pow`` computes it for whole exponents."""
+
+    base: PercentileEstimator = field(default_factory=PercentileEstimator)
+
+    def estimate(
+        self, hist: DecayingHistograms, rows: np.ndarray, confidence: np.ndarray, unit: float
+    ) -> Bounds:
+        """Bounds in base units (cores, bytes), each a whole number of amounts."""
+        est = self.base
+        index = row_index(rows)
+        raw = hist.percentiles(
+            [est.target, est.lower, est.upper], hist.weights[index], hist.total[index]
+        )
+        target, lower, upper = (amount(p * unit) for p in raw)
+
+        def margin(a: np.ndarray) -> np.ndarray:
+            return a + amount(a * est.margin)
+
+        target, lower, upper = margin(target), margin(lower), margin(upper)
+        with np.errstate(invalid="ignore"):  # 0 x inf (no history): NaN, then 0
+            lower = amount(lower * go_confidence_factor(confidence, *est.lower_confidence))
+            upper = amount(upper * go_confidence_factor(confidence, *est.upper_confidence))
+        return Bounds(target / unit, lower / unit, upper / unit)
+
+
+def amount(values: np.ndarray | float) -> np.ndarray:
+    """Upstream's ``resourceAmountFromFloat``: capped at 1e14, negative -> 0, truncated to a
+    whole amount. NaN (0 x an unbounded factor) becomes 0: upstream's floor then applies."""
+    with np.errstate(invalid="ignore"):
+        out = np.trunc(np.clip(values, 0.0, MAX_AMOUNT))
+    return np.nan_to_num(out, nan=0.0)
+
+
+def go_confidence_factor(conf: np.ndarray, multiplier: float, exponent: float) -> np.ndarray:
+    """``(1 + multiplier / conf) ** exponent`` as Go's ``math.Pow`` rounds it (a whole
+    exponent: repeated squaring, then one reciprocal); ``conf`` 0 gives inf or 0."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        base = 1.0 + multiplier / conf
+        n = abs(int(exponent))
+        if n != abs(exponent):
+            return np.power(base, exponent)
+        result = np.ones_like(base)
+        square = base
+        while n:
+            if n & 1:
+                result = result * square
+            square = square * square
+            n >>= 1
+        return 1.0 / result if exponent < 0 else result
+
+
 def row_index(rows: np.ndarray) -> np.ndarray | slice:
     """``rows`` as a slice when they are ``0..n-1`` (a view instead of a 1 KB-a-row copy)."""
     n = len(rows)
@@ -77,6 +134,12 @@ def confidence_multiplier(
         scaled = values * factor
     scaled = np.where(np.isnan(scaled), np.where(exponent > 0, cap, 0.0), scaled)
     return np.minimum(scaled, cap)
+
+
+def pod_floor(pod_minimum: float, share: np.ndarray, unit: float) -> np.ndarray:
+    """Upstream's per-container floor: the pod minimum as a whole amount, scaled by the
+    container's share of the pod and truncated again (base units)."""
+    return amount(amount(pod_minimum * unit) * share) / unit
 
 
 def apply_floor(bounds: Bounds, floor: np.ndarray | float) -> Bounds:

@@ -32,7 +32,9 @@ class PercentileStrategy:
     window_days: int = WINDOW_DAYS
     cpu_percentile: float = CPU_PERCENTILE
     memory_margin: float = MEMORY_MARGIN
-    base: VpaStrategy = field(default_factory=lambda: VpaStrategy(name="percentile"))
+    base: VpaStrategy = field(
+        default_factory=lambda: VpaStrategy(name="percentile", upstream=False)
+    )
 
     def prepare(self, model: UsageModel) -> None:
         if DailyHistograms.of(model) is None:

@@ -17,10 +17,12 @@ from recommender.history import CPU, GPU, GPU_MEMORY, MEMORY
 from recommender.logic.estimators import (
     MAX_BYTES,
     MAX_CPU_CORES,
+    AmountEstimator,
     Bounds,
     PercentileEstimator,
     apply_floor,
     confidence,
+    pod_floor,
 )
 from recommender.model.state import UsageModel
 
@@ -56,6 +58,13 @@ def history_confidence(model: UsageModel, rows: np.ndarray) -> np.ndarray:
     return confidence(span, count.astype(np.float64))
 
 
+def upstream_confidence(model: UsageModel, rows: np.ndarray) -> np.ndarray:
+    """Upstream's confidence: from CPU samples only (none: 0, unbounded upper bounds)."""
+    count = model.sample_count[rows]
+    span = np.where(count > 0, (model.last_sample[rows] - model.first_sample[rows]) / DAY_S, 0.0)
+    return confidence(span, count.astype(np.float64))
+
+
 def has_gpu_history(model: UsageModel, rows: np.ndarray) -> bool:
     """True when any of ``rows`` has GPU or GPU-memory samples."""
     return any(
@@ -66,10 +75,19 @@ def has_gpu_history(model: UsageModel, rows: np.ndarray) -> bool:
 
 @dataclass(frozen=True)
 class VpaStrategy:
-    """Upstream VPA's recommender, exactly: p90/p50/p95 + 15%, confidence, pod floors."""
+    """Upstream VPA's recommender: p90/p50/p95 + 15%, confidence, pod floors.
+
+    With ``upstream`` (the ``vpa`` strategy) the numbers are upstream's exactly
+    (tests/recommender/test_upstream_vpa.py runs upstream's code on the same histories): CPU
+    samples in whole millicores, a sample not later than its container's previous one dropped
+    (:meth:`prepare`), whole amounts after each step, confidence from CPU samples only. Without
+    it (the base of other strategies) the same estimators in plain floats, rounded once, with
+    confidence from any samples when a container has no CPU ones.
+    """
 
     name: str = "vpa"
     description: str = "upstream VPA defaults (p90 target, p50/p95 bounds, +15%)"
+    upstream: bool = True
     usage: PercentileEstimator = field(default_factory=PercentileEstimator)
     # GPU memory is not compressible and has no OOM feedback: size for the largest peak.
     gpu_memory: PercentileEstimator = field(
@@ -78,12 +96,52 @@ class VpaStrategy:
     pod_min_cpu: float = POD_MIN_CPU_CORES
     pod_min_memory: float = POD_MIN_MEMORY_BYTES
 
+    def prepare(self, model: UsageModel) -> None:
+        """Upstream's CPU sampling: whole millicores, strictly later samples per container."""
+        if self.upstream:
+            model.settings.cpu_millicores = True
+            model.settings.cpu_strictly_later = True
+
     def estimate(
         self, model: UsageModel, rows: np.ndarray, share: np.ndarray,
         next_hours: np.ndarray | None = None,
     ) -> dict[str, Bounds]:
         """Upstream's bounds; they do not depend on the hour, so ``next_hours`` changes
         nothing."""
+        if self.upstream:
+            return self._upstream(model, rows, share)
+        return self._float(model, rows, share)
+
+    def _upstream(
+        self, model: UsageModel, rows: np.ndarray, share: np.ndarray
+    ) -> dict[str, Bounds]:
+        conf = upstream_confidence(model, rows)
+        amounts = AmountEstimator(self.usage)
+        out = {
+            CPU: apply_floor(
+                amounts.estimate(model.histograms[CPU], rows, conf, 1000.0),
+                pod_floor(self.pod_min_cpu, share, 1000.0),
+            ),
+            MEMORY: apply_floor(
+                amounts.estimate(model.histograms[MEMORY], rows, conf, 1.0),
+                pod_floor(self.pod_min_memory, share, 1.0),
+            ),
+        }
+        if has_gpu_history(model, rows):
+            out.update(self._gpu(model, rows, conf))
+        return out
+
+    def _gpu(self, model: UsageModel, rows: np.ndarray, conf: np.ndarray) -> dict[str, Bounds]:
+        return {
+            GPU: self.usage.estimate(model.histograms[GPU], rows, conf, MAX_CPU_CORES),
+            GPU_MEMORY: self.gpu_memory.estimate(
+                model.histograms[GPU_MEMORY], rows, conf, MAX_BYTES
+            ),
+        }
+
+    def _float(
+        self, model: UsageModel, rows: np.ndarray, share: np.ndarray
+    ) -> dict[str, Bounds]:
         conf = history_confidence(model, rows)
         out = {
             CPU: apply_floor(
@@ -96,10 +154,7 @@ class VpaStrategy:
             ),
         }
         if has_gpu_history(model, rows):
-            out[GPU] = self.usage.estimate(model.histograms[GPU], rows, conf, MAX_CPU_CORES)
-            out[GPU_MEMORY] = self.gpu_memory.estimate(
-                model.histograms[GPU_MEMORY], rows, conf, MAX_BYTES
-            )
+            out.update(self._gpu(model, rows, conf))
         return out
 
 

@@ -108,7 +108,7 @@ class TidalStrategy:
 
     name: str = "tidal"
     description: str = "next-hour sizing, per-container cost-weighted model choice (Autopilot)"
-    base: VpaStrategy = field(default_factory=lambda: VpaStrategy(name="tidal"))
+    base: VpaStrategy = field(default_factory=lambda: VpaStrategy(name="tidal", upstream=False))
     windows_h: tuple[int, ...] = WINDOWS_H
     margins: tuple[float, ...] = MARGINS
     tide_windows_h: tuple[int, ...] = TIDE_WINDOWS_H

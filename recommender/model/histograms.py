@@ -53,7 +53,8 @@ class DecayingHistograms:
             self.reference = round(latest / self.half_life_s) * self.half_life_s
         elif latest > self.reference + MAX_DECAY_EXPONENT * self.half_life_s:
             self.shift_reference(latest)
-        return np.exp2((times - self.reference) * (1.0 / self.half_life_s))
+        # Divided, not multiplied by the reciprocal: upstream's exponent, to the last bit.
+        return np.exp2((times - self.reference) / self.half_life_s)
 
     def shift_reference(self, time: float) -> None:
         """Move the reference to ``time`` rounded to a half-life multiple; rescale weights."""
@@ -103,10 +104,11 @@ class DecayingHistograms:
             np.add.at(flat, cells, w)
             np.add.at(self.total, rows, w)
             return
+        # Upstream's safeSubtract: what falls below EPSILON is 0 (only the cells touched).
         np.subtract.at(flat, cells, w)
-        flat[cells] = np.maximum(flat[cells], 0.0)  # clamp only the cells touched
+        flat[cells] = np.where(flat[cells] < EPSILON, 0.0, flat[cells])
         np.subtract.at(self.total, rows, w)
-        self.total[rows] = np.maximum(self.total[rows], 0.0)
+        self.total[rows] = np.where(self.total[rows] < EPSILON, 0.0, self.total[rows])
 
     def percentile(self, p: float, rows: np.ndarray | None = None) -> np.ndarray:
         """The ``p`` percentile of each row: the END of the bucket where the cumulative

@@ -23,7 +23,8 @@ class WindowPeaks:
         self.window_s = window_s
         self.window_end = np.zeros(0, dtype=np.float64)  # NaN: no window yet
         self.peak = np.zeros(0, dtype=np.float64)  # peak of the current window (with OOMs)
-        self.usage_peak = np.zeros(0, dtype=np.float64)  # same, usage samples only
+        # Upstream's memoryPeak: the usage sample that last raised the window's peak.
+        self.usage_peak = np.zeros(0, dtype=np.float64)
         self.last_time = np.zeros(0, dtype=np.float64)
 
     def grow(self, slots: int) -> None:
@@ -58,8 +59,9 @@ class WindowPeaks:
         """Add samples (``rows`` = aggregate row of each slot), in any order. Returns samples
         accepted.
 
-        Samples older than the slot's latest sample are dropped, except OOM samples, which
-        are dropped only when older than the slot's current window.
+        Samples older than the slot's latest sample (OOMs included) are dropped; OOM samples
+        only when older than that by more than a window, and an OOM before the current window
+        counts in it (upstream's ``addMemorySample``).
         """
         if len(slots) == 0:
             return 0
@@ -72,16 +74,20 @@ class WindowPeaks:
             np.minimum.at(anchor, slots[fresh], times[fresh])
             opened = np.isfinite(anchor)
             self.window_end[opened] = anchor[opened] + self.window_s
-        ends = self.end_of_window(slots, times)
         base = self.window_end[slots]  # the current window's end
-        ok = (ends >= base) & (is_oom | (times >= self.last_time[slots]))
+        # An OOM before the current window counts in it (upstream), unless older than the
+        # container's latest memory sample by more than a window.
+        ends = np.where(is_oom, np.fmax(self.end_of_window(slots, times), base),
+                        self.end_of_window(slots, times))
+        last = self.last_time[slots]
+        ok = np.where(is_oom, times >= last - self.window_s, (ends >= base) & (times >= last))
         if not ok.all():
             slots, rows, times, values, is_oom, ends, base = (
                 a[ok] for a in (slots, rows, times, values, is_oom, ends, base)
             )
         if len(slots) == 0:
             return 0
-        np.maximum.at(self.last_time, slots, np.where(is_oom, -np.inf, times))
+        np.maximum.at(self.last_time, slots, times)
 
         # One group per (slot, window offset from the current one): its maximum.
         offset = np.rint((ends - base) / self.window_s).astype(np.intp)
@@ -111,9 +117,12 @@ class WindowPeaks:
         latest[:-1] = g_slot[1:] != g_slot[:-1]
         s, moved = g_slot[latest], g_offset[latest] > 0
         keep = ~moved & had_window[s]
-        self.peak[s] = np.where(keep, np.maximum(self.peak[s], g_max[latest]), g_max[latest])
+        before = self.peak[s]
+        self.peak[s] = np.where(keep, np.maximum(before, g_max[latest]), g_max[latest])
+        # Upstream's usage peak moves only with a sample above the window's peak (OOMs in it).
+        raised = g_usage[latest] > before
         self.usage_peak[s] = np.where(
-            keep, np.maximum(self.usage_peak[s], g_usage[latest]), g_usage[latest]
+            keep, np.where(raised, g_usage[latest], self.usage_peak[s]), g_usage[latest]
         )
         self.window_end[s] = g_end[latest]
         return int(len(slots))
@@ -138,9 +147,3 @@ class WindowPeaks:
         lookup[slots] = rows
         return lookup[wanted]
 
-    def usage_peak_at(self, slot: int, time: float) -> float:
-        """The slot's usage peak (no OOMs) if ``time`` falls in its current window, else 0."""
-        end = self.window_end[slot]
-        if np.isnan(end) or not (end - self.window_s <= time < end):
-            return 0.0
-        return float(self.usage_peak[slot])

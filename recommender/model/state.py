@@ -45,6 +45,9 @@ class ModelSettings:
     memory_window_s: float = WINDOW_S
     oom_min_bump_bytes: float = OOM_MIN_BUMP_BYTES
     oom_bump_ratio: float = OOM_BUMP_RATIO
+    # Upstream's CPU sampling (the vpa strategy turns these on, see VpaStrategy.prepare):
+    cpu_millicores: bool = False  # truncate CPU samples to whole millicores before bucketing
+    cpu_strictly_later: bool = False  # drop a CPU sample not later than its container's last
 
     def oom_bump(self, used: np.ndarray) -> np.ndarray:
         """The memory sample an OOM kill stands for: max(used + min bump, used x ratio)."""
@@ -58,6 +61,28 @@ class IngestStats:
     by_resource: dict[str, int] = field(default_factory=dict)
 
 
+def memory_in_time_order(
+    times: np.ndarray, memory: np.ndarray, ooms: np.ndarray
+) -> list[tuple[str, np.ndarray]]:
+    """Memory samples and OOM kills (indices into ``times``) as chunks to ingest in turn:
+    the memory samples up to each OOM's time (equal times first), then the OOMs of that
+    time, as upstream sees them. Peaks and OOM bumps depend on that order."""
+    if not len(ooms) or not len(memory):
+        return [(MEMORY, memory), (OOM, ooms)]
+    memory = memory[np.argsort(times[memory], kind="stable")]
+    ooms = ooms[np.argsort(times[ooms], kind="stable")]
+    oom_times = times[ooms]
+    starts = np.flatnonzero(np.r_[True, oom_times[1:] != oom_times[:-1]])
+    cuts = np.searchsorted(times[memory], oom_times[starts], side="right")
+    parts: list[tuple[str, np.ndarray]] = []
+    done = 0
+    for start, end, cut in zip(starts, np.r_[starts[1:], len(ooms)], cuts, strict=True):
+        parts += [(MEMORY, memory[done:cut]), (OOM, ooms[start:end])]
+        done = cut
+    parts.append((MEMORY, memory[done:]))
+    return parts
+
+
 class UsageModel:
     """Histograms and evidence for every aggregate, updated in vectorised batches."""
 
@@ -68,6 +93,7 @@ class UsageModel:
         self._index: dict[ContainerKey, int] = {}
         self._slots: dict[tuple[str, str, str, str], int] = {}
         self.slot_row = np.zeros(0, dtype=np.intp)
+        self.last_cpu = np.zeros(0)  # per slot: time of the latest CPU sample accepted
         self.histograms = {
             CPU: DecayingHistograms(CPU_BUCKETS, half_life_s=hl),
             MEMORY: DecayingHistograms(MEMORY_BUCKETS, half_life_s=hl),
@@ -114,7 +140,9 @@ class UsageModel:
             if index >= self.slot_row.shape[0]:
                 grown = np.zeros(max(index + 1, 2 * self.slot_row.shape[0], 16), dtype=np.intp)
                 grown[: self.slot_row.shape[0]] = self.slot_row
-                self.slot_row = grown
+                last_cpu = np.full(grown.shape[0], -np.inf)
+                last_cpu[: self.last_cpu.shape[0]] = self.last_cpu
+                self.slot_row, self.last_cpu = grown, last_cpu
                 for peaks in self.peaks.values():
                     peaks.grow(grown.shape[0])
             self.slot_row[index] = row
@@ -170,17 +198,21 @@ class UsageModel:
         if not len(samples):
             return stats
         slots = self.slots_of(samples)
-        for resource in (CPU, GPU, MEMORY, GPU_MEMORY, OOM):
-            mask = samples.resource == resource
-            if not mask.any():
+        parts = [(r, np.flatnonzero(samples.resource == r)) for r in (CPU, GPU, GPU_MEMORY)]
+        parts += memory_in_time_order(
+            samples.timestamp, np.flatnonzero(samples.resource == MEMORY),
+            np.flatnonzero(samples.resource == OOM),
+        )
+        for resource, index in parts:
+            if not len(index):
                 continue
             accepted = self.ingest_arrays(
-                resource, slots[mask], samples.timestamp[mask], samples.value[mask],
+                resource, slots[index], samples.timestamp[index], samples.value[index],
                 minutes_per_sample,
             )
-            stats.by_resource[resource] = accepted
+            stats.by_resource[resource] = stats.by_resource.get(resource, 0) + accepted
             stats.accepted += accepted
-            stats.dropped += int(mask.sum()) - accepted
+            stats.dropped += len(index) - accepted
         return stats
 
     def ingest_arrays(
@@ -198,6 +230,10 @@ class UsageModel:
         if len(slots) == 0:
             return 0
         rows = self.slot_row[slots]
+        if resource == CPU:
+            slots, rows, times, values = self._upstream_cpu(slots, rows, times, values)
+            if len(slots) == 0:
+                return 0
         if resource in LAZY_RESOURCES and not self.histograms[resource].rows:
             self.histograms[resource].grow(self.first_sample.shape[0])
         for observe in self.observers:
@@ -214,6 +250,26 @@ class UsageModel:
         self._evidence(resource, rows, times, minutes_per_sample)
         return accepted
 
+    def _upstream_cpu(
+        self, slots: np.ndarray, rows: np.ndarray, times: np.ndarray, values: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """CPU samples as upstream's ContainerState takes them (per the settings): values in
+        whole millicores; per pod container, in time order, only samples later than the one
+        before (the first of equal timestamps wins)."""
+        if self.settings.cpu_millicores:
+            values = np.trunc(np.minimum(values * 1000.0, 1e14)) / 1000.0
+        if not self.settings.cpu_strictly_later:
+            return slots, rows, times, values
+        order = np.lexsort((times, slots))  # stable: by slot, then time, then arrival
+        s, t = slots[order], times[order]
+        previous = np.empty_like(t)
+        previous[0] = -np.inf
+        previous[1:] = np.where(s[1:] == s[:-1], t[:-1], -np.inf)
+        keep = np.zeros(len(order), dtype=bool)
+        keep[order] = (t > previous) & (t > self.last_cpu[s])
+        np.maximum.at(self.last_cpu, slots[keep], times[keep])
+        return slots[keep], rows[keep], times[keep], values[keep]
+
     def _evidence(
         self, resource: str, rows: np.ndarray, times: np.ndarray, minutes_per_sample: float
     ) -> None:
@@ -229,14 +285,11 @@ class UsageModel:
     def _record_ooms(
         self, slots: np.ndarray, rows: np.ndarray, times: np.ndarray, used: np.ndarray
     ) -> int:
-        """OOM kills: memory used = max(value at the kill, the window's usage peak so far);
+        """OOM kills, as upstream's ``RecordOOM``: memory used = max(value at the kill, the
+        usage peak of the container's current window, even when the kill opens the next);
         a sample of max(used + min bump, used x ratio) goes into the memory peaks."""
         peaks = self.peaks[MEMORY]
-        peak_so_far = [
-            peaks.usage_peak_at(int(slot), float(time))
-            for slot, time in zip(slots, times, strict=True)
-        ]
-        bumped = self.settings.oom_bump(np.maximum(used, peak_so_far))
+        bumped = self.settings.oom_bump(np.maximum(used, peaks.usage_peak[slots]))
         accepted = peaks.add(slots, rows, times, bumped, np.ones(len(slots), dtype=bool))
         np.add.at(self.oom_count, rows, 1)
         np.maximum.at(self.last_oom, rows, times)
@@ -258,6 +311,7 @@ class UsageModel:
         for peaks in self.peaks.values():
             peaks.compact(keep)
         self.slot_row = self.slot_row[:n][keep].copy()
+        self.last_cpu = self.last_cpu[:n][keep].copy()
         renumber = np.cumsum(keep) - 1
         self._slots = {
             key: int(renumber[index]) for key, index in self._slots.items() if keep[index]

@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 
@@ -29,13 +31,15 @@ def test_vpa_strategy_matches_upstream_math_for_one_day():
     # one day of constant 0.5 cores and 300Mi, one sample a minute: confidence exactly ~1 day
     model = model_of(steady(CPU, 0.5, 1), steady(MEMORY, 300 * MI, 1))
     (rec,) = recommend(model, STRATEGIES.create("vpa"))
-    end = CPU_BUCKETS.ends[CPU_BUCKETS.bucket_of(0.5)]
-    assert rec.target["cpu"] == pytest.approx(end * 1.15)
-    assert rec.lower_bound["cpu"] == pytest.approx(end * 1.15 * 1.001**-2, rel=1e-3)
+    # upstream's arithmetic: whole millicores (bytes) after the percentile and the margin
+    millis = math.trunc(CPU_BUCKETS.ends[CPU_BUCKETS.bucket_of(0.5)] * 1000)
+    millis += math.trunc(millis * 0.15)
+    assert rec.target["cpu"] * 1000 == pytest.approx(millis)
+    assert rec.lower_bound["cpu"] * 1000 == pytest.approx(millis * 1.001**-2, abs=1)
     conf = (1439 * 60 / 86400)  # span of 1440 minute samples
-    assert rec.upper_bound["cpu"] == pytest.approx(end * 1.15 * (1 + 1 / conf))
-    mem_end = MEMORY_BUCKETS.ends[MEMORY_BUCKETS.bucket_of(300 * MI)]
-    assert rec.target["memory"] == pytest.approx(mem_end * 1.15)
+    assert rec.upper_bound["cpu"] * 1000 == math.trunc(millis * (1 + 1 / conf))
+    mem = math.trunc(MEMORY_BUCKETS.ends[MEMORY_BUCKETS.bucket_of(300 * MI)])
+    assert rec.target["memory"] == mem + math.trunc(mem * 0.15)
     assert rec.uncapped_target == rec.target
     assert rec.evidence["samples"] == 1440
 
@@ -46,7 +50,7 @@ def test_floors_are_split_across_the_pods_containers():
     recs = recommend(model_of(*tiny), VpaStrategy())
     assert {r.container for r in recs} == {"a", "b"}
     for rec in recs:
-        assert rec.target["cpu"] == pytest.approx(0.0125)
+        assert rec.target["cpu"] == pytest.approx(0.012)  # upstream truncates 12.5m
         assert rec.target["memory"] == pytest.approx(125 * MI)
         assert rec.lower_bound["memory"] == pytest.approx(125 * MI)
     # a container in mode Off gets nothing, and the other takes the whole pod floor
@@ -83,5 +87,8 @@ def test_hourly_history_counts_as_the_minutes_it_stands_for():
     assert tight.evidence["confidenceDays"] == pytest.approx(191 / 24, abs=1e-3)
     assert tight.evidence["samples"] == 192 * 60
     # constant usage: p95 and p90 share a bucket, so upper = target x (1 + 1/confidence)
-    assert tight.upper_bound["cpu"] == pytest.approx(tight.target["cpu"] * (1 + 24 / 191))
-    assert wide.upper_bound["cpu"] == pytest.approx(wide.target["cpu"] * (1 + 1440 / 192))
+    # (in whole millicores, truncated)
+    assert tight.upper_bound["cpu"] == pytest.approx(tight.target["cpu"] * (1 + 24 / 191),
+                                                     abs=1e-3)
+    assert wide.upper_bound["cpu"] == pytest.approx(wide.target["cpu"] * (1 + 1440 / 192),
+                                                    abs=1e-3)
