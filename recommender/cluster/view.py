@@ -140,9 +140,10 @@ def _check_unmatched_targets(
             _list_kind(api, settings, on_error, kind, index)
             continue
         prefix, plural = (custom.prefix, custom.plural) if custom else WELL_KNOWN[kind]
+        scale = "/scale" if custom else ""  # RBAC: any kind's /scale, as upstream
         for namespace, name in refs:
             try:
-                obj = api.get(f"{prefix}/namespaces/{namespace}/{plural}/{name}")
+                obj = api.get(f"{prefix}/namespaces/{namespace}/{plural}/{name}{scale}")
             except ApiException as exc:
                 log.warning("reading %s %s/%s: %s", kind, namespace, name, exc.reason)
                 on_error("list_workloads")

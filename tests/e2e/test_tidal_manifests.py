@@ -37,6 +37,9 @@ WATCHED = {
     "LimitRange": ("", "limitranges"),
     "ReplicaSet": ("apps", "replicasets"),
     "Job": ("batch", "jobs"),
+    "StatefulSet": ("apps", "statefulsets"),
+    "Deployment": ("apps", "deployments"),
+    "DaemonSet": ("apps", "daemonsets"),
     "Namespace": ("", "namespaces"),
     "ResourceClaimTemplate": ("resource.k8s.io", "resourceclaimtemplates"),
 }

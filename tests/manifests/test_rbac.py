@@ -36,7 +36,10 @@ def _allows(
     for scope, rule in rules:
         if scope is not None and scope != namespace:
             continue
-        if group not in rule["apiGroups"] or resource not in rule["resources"]:
+        subresource = resource.partition("/")[2]
+        if not ({group, "*"} & set(rule["apiGroups"])) or not (
+                {resource, "*", *([f"*/{subresource}"] if subresource else [])}
+                & set(rule["resources"])):
             continue
         if verb not in rule["verbs"]:
             continue
@@ -47,11 +50,18 @@ def _allows(
     return False
 
 
+# The one wildcard: the recommender reads any kind's /scale (as upstream's target reader) to
+# tell whether a VPA's custom target (a LeaderWorkerSet, a Rollout, ...) exists.
+SCALE_READER = {"apiGroups": ["*"], "resources": ["*/scale"], "verbs": ["get"]}
+
+
 def test_no_wildcards_anywhere(variant: str) -> None:
     roles = of_kind(render(variant), "Role", "ClusterRole")
     assert len(roles) >= 3
     for role in roles:
         for rule in role["rules"]:
+            if rule == SCALE_READER and role["metadata"]["name"] == "tidal-recommender":
+                continue
             for field in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
                 for value in rule.get(field, []):
                     assert "*" not in value, f"{role['metadata']['name']}: {field} {value}"
@@ -79,6 +89,8 @@ RECOMMENDER_NEEDS = [
     ("metrics.k8s.io", "pods", "get"),
     ("metrics.k8s.io", "nodes", "get"),
     ("", "events", "create"),
+    ("leaderworkerset.x-k8s.io", "leaderworkersets/scale", "get"),
+    ("argoproj.io", "rollouts/scale", "get"),
 ]
 
 
@@ -122,7 +134,8 @@ UPDATER_GRANTS = {
     *[("", r, v) for r in ("pods", "limitranges") for v in READ],
     ("", "pods/resize", "patch"),
     ("", "pods/eviction", "create"),
-    *[("apps", r, v) for r in ("replicasets", "statefulsets") for v in READ],
+    *[("apps", r, v) for r in ("replicasets", "statefulsets", "deployments", "daemonsets")
+      for v in READ],
     *[("batch", "jobs", v) for v in READ],
     *[("autoscaling.k8s.io", "verticalpodautoscalers", v) for v in READ],
     ("metrics.k8s.io", "pods", "get"),

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from recommender.owners import Owner
 from webhook import watch
 from webhook.owners import controller_chain
 from webhook.server import load_state_file
-from recommender.owners import Owner
 from webhook.state import ClusterState
 
 from . import builders as b
