@@ -6,6 +6,7 @@ webhook and the recommender's ``ConfigUnsupported`` condition.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ CONTROLLED_VALUES = ("RequestsAndLimits", "RequestsOnly")
 DEFAULT_CONTROLLED_RESOURCES = (CPU, MEMORY)
 DEFAULT_UPDATE_MODE = "Recreate"  # upstream's default (Auto is its deprecated alias)
 BOOST_TYPES = ("Factor", "Quantity")
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,11 @@ class ContainerPolicy:
     controlled_resources: tuple[str, ...] = DEFAULT_CONTROLLED_RESOURCES
     controlled_values: str = "RequestsAndLimits"
     startup_boost: StartupBoost | None = None
+    # AEP-8026 (per-VPA configuration); None: the recommender's global setting.
+    oom_bump_up_ratio: float | None = None
+    oom_min_bump_up: float | None = None  # bytes
+    memory_aggregation_interval_s: float | None = None
+    memory_aggregation_interval_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class Vpa:
     recommenders: tuple[str, ...] = ()
     creation_timestamp: str = ""
     startup_boost: StartupBoost | None = None
+    evict_after_oom_s: float | None = None  # AEP-8026; None: the updater's global threshold
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -140,9 +149,22 @@ def parse_boost(raw: Any) -> StartupBoost | None:
     )
 
 
+def _ratio(raw: Any) -> float | None:
+    """A quantity as upstream's recommender reads a ratio: whole thousandths, rounded up."""
+    if raw is None:
+        return None
+    return math.ceil(parse_decimal(raw) * 1000) / 1000
+
+
+def _optional(raw: Any) -> float | None:
+    return None if raw is None else float(parse_decimal(raw))
+
+
 def parse_container_policy(raw: Mapping[str, Any]) -> ContainerPolicy:
     """Parse one container policy (quantities must already be valid)."""
     controlled = raw.get("controlledResources")
+    interval, count = raw.get("memoryAggregationIntervalSeconds"), raw.get(
+        "memoryAggregationIntervalCount")
     return ContainerPolicy(
         container_name=raw.get("containerName") or "*",
         mode=raw.get("mode") or "Auto",
@@ -151,6 +173,10 @@ def parse_container_policy(raw: Mapping[str, Any]) -> ContainerPolicy:
         controlled_resources=tuple(controlled) if controlled else DEFAULT_CONTROLLED_RESOURCES,
         controlled_values=raw.get("controlledValues") or "RequestsAndLimits",
         startup_boost=parse_boost(raw.get("startupBoost")),
+        oom_bump_up_ratio=_ratio(raw.get("oomBumpUpRatio")),
+        oom_min_bump_up=_optional(raw.get("oomMinBumpUp")),
+        memory_aggregation_interval_s=None if interval is None else float(interval),
+        memory_aggregation_interval_count=None if count is None else int(count),
     )
 
 
@@ -163,6 +189,7 @@ def parse_vpa(obj: Mapping[str, Any]) -> Vpa:
     spec = obj.get("spec") or {}
     ref = spec.get("targetRef")
     policies = (spec.get("resourcePolicy") or {}).get("containerPolicies") or []
+    evict_after = (spec.get("updatePolicy") or {}).get("evictAfterOOMSeconds")
     return Vpa(
         namespace=meta.get("namespace") or "default",
         name=meta.get("name", ""),
@@ -172,6 +199,7 @@ def parse_vpa(obj: Mapping[str, Any]) -> Vpa:
         recommenders=tuple(r.get("name", "") for r in spec.get("recommenders") or []),
         creation_timestamp=str(meta.get("creationTimestamp") or ""),
         startup_boost=parse_boost(spec.get("startupBoost")),
+        evict_after_oom_s=None if evict_after is None else float(evict_after),
         raw=obj,
     )
 
@@ -234,6 +262,46 @@ def _check_boost(path: str, raw: Any, errors: list[str]) -> None:
         errors.append(f"{path}.cpu.durationSeconds: must be a whole number of seconds >= 0")
 
 
+def _shown(value: Any) -> str:
+    """A value as the apiserver quotes it: strings in double quotes, numbers bare."""
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def _check_int(path: str, value: Any, maximum: int, errors: list[str]) -> None:
+    """A whole number in [1, ``maximum``] (upstream: ``must be greater than or equal to 1``)."""
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        errors.append(f"{path}: Invalid value: {_shown(value)}: must be a whole number")
+    elif value < 1:
+        errors.append(f"{path}: Invalid value: {value}: must be greater than or equal to 1")
+    elif value > maximum:
+        errors.append(f"{path}: Invalid value: {value}: must be at most {maximum}")
+
+
+def _check_per_vpa(path: str, policy: Mapping[str, Any], errors: list[str]) -> None:
+    """AEP-8026's container fields, as upstream's admission controller validates them."""
+    # Upstream compares the ratio in thousandths and the bump in bytes, both rounded up.
+    for name, minimum, words, scale in (("oomBumpUpRatio", 1, "1.0", 1000),
+                                        ("oomMinBumpUp", 0, "0", 1)):  # fmt: skip
+        value = policy.get(name)
+        if value is None:
+            continue
+        try:
+            amount = parse_decimal(value)
+        except QuantityError:
+            errors.append(f"{path}.{name}: {_shown(value)} is not a valid quantity "
+                          f"(e.g. {'1.5' if minimum else '100Mi'})")  # fmt: skip
+            continue
+        if math.ceil(amount * scale) < minimum * scale:
+            errors.append(f"{path}.{name}: Invalid value: {_shown(value)}: must be greater "
+                          f"than or equal to {words}")  # fmt: skip
+    _check_int(f"{path}.memoryAggregationIntervalSeconds",
+               policy.get("memoryAggregationIntervalSeconds"), INT32_MAX, errors)  # fmt: skip
+    _check_int(f"{path}.memoryAggregationIntervalCount",
+               policy.get("memoryAggregationIntervalCount"), INT64_MAX, errors)  # fmt: skip
+
+
 def validate_vpa(obj: Mapping[str, Any]) -> list[str]:
     """Validate a VPA spec as upstream does; returns field-path style messages (empty: valid)."""
     errors: list[str] = []
@@ -248,6 +316,8 @@ def validate_vpa(obj: Mapping[str, Any]) -> list[str]:
     min_replicas = update.get("minReplicas")
     if min_replicas is not None and (not isinstance(min_replicas, int) or min_replicas <= 0):
         errors.append("spec.updatePolicy.minReplicas: minReplicas has to be positive")
+    _check_int("spec.updatePolicy.evictAfterOOMSeconds", update.get("evictAfterOOMSeconds"),
+               INT32_MAX, errors)  # fmt: skip
     _check_boost("spec.startupBoost", spec.get("startupBoost"), errors)
     recommenders = spec.get("recommenders") or []
     if len(recommenders) > 1:
@@ -268,6 +338,7 @@ def validate_vpa(obj: Mapping[str, Any]) -> list[str]:
                 "if container scaling mode is off"
             )
         _check_boost(f"{path}.startupBoost", policy.get("startupBoost"), errors)
+        _check_per_vpa(path, policy, errors)
         low = _check_quantities(f"{path}.minAllowed", policy.get("minAllowed"), errors)
         high = _check_quantities(f"{path}.maxAllowed", policy.get("maxAllowed"), errors)
         for name in sorted(set(low) & set(high)):

@@ -50,6 +50,15 @@ def test_the_packaged_field_list_is_the_crds():
     ("apiVersion: v1\nkind: List\nitems:\n- " + VPA.replace("\n", "\n  ").replace(
         "targetRef", "tragetRef"),
      'document 1 item 0 (VerticalPodAutoscaler web): spec.tragetRef: unknown field'),
+    (VPA + '        oomBumpUpRatio: "0.8"\n',
+     'p.yaml: document 1 (VerticalPodAutoscaler web): spec.resourcePolicy.containerPolicies[0]'
+     '.oomBumpUpRatio: Invalid value: "0.8": must be greater than or equal to 1.0'),
+    (VPA + "        memoryAggregationIntervalCount: 0\n",
+     "containerPolicies[0].memoryAggregationIntervalCount: Invalid value: 0: must be greater "
+     "than or equal to 1"),
+    (VPA + "  updatePolicy: {evictAfterOOMSeconds: -5}\n",
+     "(VerticalPodAutoscaler web): spec.updatePolicy.evictAfterOOMSeconds: Invalid value: -5: "
+     "must be greater than or equal to 1"),
 ])
 def test_what_the_cluster_would_refuse_is_an_error(tmp_path, capsys, monkeypatch, text,
                                                    message):

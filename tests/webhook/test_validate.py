@@ -182,6 +182,59 @@ def test_invalid_vpa_specs_are_denied(spec_change: dict, expected: str) -> None:
     assert expected in message
 
 
+def _policy(**fields: object) -> dict:
+    return {"resourcePolicy": {"containerPolicies": [{"containerName": "*", **fields}]}}
+
+
+PER_VPA = "spec.resourcePolicy.containerPolicies[0]"
+
+
+@pytest.mark.parametrize(
+    ("spec_change", "expected"),
+    [
+        (_policy(oomBumpUpRatio="0.5"),
+         f'{PER_VPA}.oomBumpUpRatio: Invalid value: "0.5": must be greater than or equal to 1.0'),
+        (_policy(oomBumpUpRatio="lots"),
+         f'{PER_VPA}.oomBumpUpRatio: "lots" is not a valid quantity (e.g. 1.5)'),
+        (_policy(oomMinBumpUp="-100Mi"),
+         f'{PER_VPA}.oomMinBumpUp: Invalid value: "-100Mi": must be greater than or equal to 0'),
+        (_policy(memoryAggregationIntervalSeconds=0),
+         f"{PER_VPA}.memoryAggregationIntervalSeconds: Invalid value: 0: must be greater than "
+         "or equal to 1"),
+        (_policy(memoryAggregationIntervalSeconds="1h"),
+         f'{PER_VPA}.memoryAggregationIntervalSeconds: Invalid value: "1h": must be a whole '
+         "number"),
+        (_policy(memoryAggregationIntervalSeconds=2**31),
+         f"{PER_VPA}.memoryAggregationIntervalSeconds: Invalid value: 2147483648: must be at "
+         "most 2147483647"),
+        (_policy(memoryAggregationIntervalCount=-2),
+         f"{PER_VPA}.memoryAggregationIntervalCount: Invalid value: -2: must be greater than "
+         "or equal to 1"),
+        ({"updatePolicy": {"evictAfterOOMSeconds": 0}},
+         "spec.updatePolicy.evictAfterOOMSeconds: Invalid value: 0: must be greater than or "
+         "equal to 1"),
+    ],
+)
+def test_invalid_per_vpa_configuration_is_denied_naming_the_field(
+    spec_change: dict, expected: str
+) -> None:
+    obj = b.vpa()
+    obj["spec"].update(spec_change)
+    message = denied(validate(obj, []))
+    assert message == f"VerticalPodAutoscaler default/web-vpa is invalid: {expected}"
+
+
+def test_valid_per_vpa_configuration_is_allowed() -> None:
+    obj = b.vpa()
+    obj["spec"].update(_policy(oomBumpUpRatio="1.5", oomMinBumpUp="50Mi",
+                               memoryAggregationIntervalSeconds=3600,
+                               memoryAggregationIntervalCount=24))  # fmt: skip
+    obj["spec"]["updatePolicy"] = {"updateMode": "Recreate", "evictAfterOOMSeconds": 300}
+    assert validate(obj, [])["allowed"] is True
+    obj["spec"].update(_policy(oomBumpUpRatio=1, oomMinBumpUp=0))  # the neutral values
+    assert validate(obj, [])["allowed"] is True
+
+
 def test_spec_errors_are_checked_even_without_a_cluster() -> None:
     obj = b.vpa()
     obj["spec"]["recommenders"] = [{"name": "a"}, {"name": "b"}]
