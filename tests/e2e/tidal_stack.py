@@ -34,7 +34,8 @@ SYNC_TIMEOUT = 30.0
 
 
 @contextmanager
-def webhook_stack(cluster: KubeCluster, root: Path) -> Iterator[DevStack]:
+def webhook_stack(cluster: KubeCluster, root: Path, webhook_workers: int | None = None
+                  ) -> Iterator[DevStack]:
     """A running webhook (no recommender) registered for namespaces labelled with its id."""
     stack_id = uuid.uuid4().hex[:8]
     settings = DevSettings(
@@ -44,6 +45,7 @@ def webhook_stack(cluster: KubeCluster, root: Path) -> Iterator[DevStack]:
         config_name=f"tidal-e2e-{stack_id}",
         namespace_labels={E2E_LABEL: stack_id},
         recommender=False,
+        webhook_workers=webhook_workers,
     )
     foreign = unscoped_tidal_webhooks(cluster)
     if foreign:
