@@ -63,6 +63,10 @@ def admit(review: AdmissionReview, state: ClusterState, *, mutating: bool) -> Ve
         what = f"{group}/{target[1]}" if group else target[1]
         note = f"tidal: no {'mutation' if mutating else 'validation'} for {what}; allowed unchanged"
         return Verdict(rv.allow(request["uid"], [note]), kind, "skipped", dry_run=dry_run)
+    problem = malformed_metadata(request)
+    if problem:
+        note = f"tidal: {kind} allowed unchanged: {problem}"
+        return Verdict(rv.allow(request["uid"], [note]), kind, "skipped", dry_run=dry_run)
     try:
         response, decision = handler(request, state)
     except Exception as exc:
@@ -105,13 +109,46 @@ def _metadata(request: AdmissionRequest) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
+def malformed_metadata(request: AdmissionRequest) -> str:
+    """What is wrong with the object's metadata ("" when nothing): ``metadata`` not an object,
+    or its name, generateName, namespace, labels or annotations not strings (or maps of them).
+
+    The apiserver never sends such an object (it decodes and validates it first), so the
+    webhook allows it unchanged rather than size, resolve or log it: a 1,000-deep map as a
+    name once made even the fail-open answer raise ``RecursionError`` (HTTP 500).
+    """
+    obj = request.get("object")
+    if not isinstance(obj, dict) or "metadata" not in obj or obj["metadata"] is None:
+        return ""
+    meta = obj["metadata"]
+    if not isinstance(meta, dict):
+        return "object.metadata is not an object"
+    for key in ("name", "generateName", "namespace"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            return f"object.metadata.{key} is not a string"
+    for key in ("labels", "annotations"):
+        value = meta.get(key)
+        if value is not None and not (
+            isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        ):
+            return f"object.metadata.{key} is not a map of strings"
+    return ""
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _namespace(request: AdmissionRequest) -> str:
-    return str(request.get("namespace") or _metadata(request).get("namespace") or "default")
+    """The request's namespace; never the text of a non-string (which may be 1,000 deep)."""
+    meta = _metadata(request)
+    return _text(request.get("namespace")) or _text(meta.get("namespace")) or "default"
 
 
 def _name(request: AdmissionRequest) -> str:
     meta = _metadata(request)
-    return str(request.get("name") or meta.get("name") or meta.get("generateName") or "")
+    names = (request.get("name"), meta.get("name"), meta.get("generateName"))
+    return next((name for name in names if isinstance(name, str) and name), "")
 
 
 def _no_state(state: ClusterState) -> str:

@@ -117,6 +117,8 @@ def size_container(
                 limit = request
             else:  # never below the request (a request over its limit, or 1e308, is invalid)
                 limit = max(old_limit * (request / old_request), request)
+                if not math.isfinite(limit):  # a limit near 1e308 scaled past a float: kept
+                    limit = None
         elif gpu:
             limit = request
         request, limit = _limit_range(resource, request, limit, limit_range, notes)
