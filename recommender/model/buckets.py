@@ -14,6 +14,26 @@ BUCKET_GROWTH = 0.05  # each bucket 5% larger than the previous
 CHECKPOINT_VERSION = "v3"
 
 
+def go_pow(x: float, n: int) -> float:
+    """``x**n`` for a whole ``n >= 0`` as Go's ``math.Pow`` computes it (squaring the
+    mantissa), to the last bit: upstream's bucket starts come from it, and C's ``pow`` (numpy,
+    ``math.pow``) differs in the last bits, enough to move a whole-byte truncation by one."""
+    a1, ae = 1.0, 0
+    x1, xe = math.frexp(x)
+    i = n
+    while i:
+        if i & 1:
+            a1 *= x1
+            ae += xe
+        x1 *= x1
+        xe <<= 1
+        if x1 < 0.5:
+            x1 += x1
+            xe -= 1
+        i >>= 1
+    return math.ldexp(a1, ae)
+
+
 @dataclass(frozen=True)
 class BucketScheme:
     """Buckets starting at ``first * (ratio**n - 1) / (ratio - 1)`` up to ``max_value``."""
@@ -30,7 +50,8 @@ class BucketScheme:
         growth = self.ratio - 1.0
         count = math.ceil(math.log(self.max_value * growth / self.first + 1) / math.log(self.ratio))
         object.__setattr__(self, "count", count + 1)
-        starts = self.first * (self.ratio ** np.arange(self.count + 1) - 1.0) / growth
+        powers = np.array([go_pow(self.ratio, n) for n in range(self.count + 1)])
+        starts = self.first * (powers - 1.0) / growth
         object.__setattr__(self, "starts", starts[:-1].copy())
         edges = starts.copy()
         edges[-1] = np.inf  # the last bucket is open-ended

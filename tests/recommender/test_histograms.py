@@ -144,3 +144,14 @@ def test_bucket_agrees_with_upstream_formula_off_the_edges(v):
     assert n == CPU_BUCKETS.count - 1 or v < CPU_BUCKETS.starts[n + 1]
     formula = 0 if v < 0.01 else min(int(math.log(v * 0.05 / 0.01 + 1) / math.log(1.05)), 175)
     assert abs(n - formula) <= 1
+
+
+def test_bucket_starts_are_gos_math_pow_to_the_last_bit() -> None:
+    """Upstream's bucket 4 of memory starts at 43101249.999999963 (Go's Pow squares the
+    mantissa); C's pow gives 43101250.00000001, and a percentile there truncated to whole
+    bytes is then one byte off upstream's."""
+    from recommender.model.buckets import MEMORY_BUCKETS, go_pow
+
+    assert MEMORY_BUCKETS.starts[4] == 43101249.999999963
+    assert int(MEMORY_BUCKETS.ends[3]) == 43101249
+    assert go_pow(1.05, 0) == 1.0 and go_pow(1.05, 1) == 1.05
