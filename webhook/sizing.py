@@ -27,6 +27,9 @@ from recommender.vpa import DEFAULT_CONTROLLED_RESOURCES, ContainerPolicy
 from webhook.limitrange import MAX_NOTE, MIN_NOTE, RATIO_NOTE, Bounds
 
 REQUESTS_ONLY = "RequestsOnly"
+# Quantities from here up are left out as invalid: Kubernetes keeps a quantity in an int64
+# (9.2e18 cores or bytes); a float near 1e308 overflows once in millicores or scaled.
+MAX_QUANTITY = float(2**63)
 LIMIT_NOTE = "capped to container limit"
 
 
@@ -62,7 +65,8 @@ def _float_of(value: str) -> float:
 
 def quantities(raw: Any) -> dict[str, float]:
     """A resource map in base units; invalid entries are left out: unparsable, negative, or
-    beyond a float (``1e400``), which would otherwise scale a limit to 0 or below zero."""
+    from :data:`MAX_QUANTITY` up (``1e400``, ``1e306``), which would otherwise scale a limit to
+    0 or below zero, or overflow in millicores or a ratio."""
     values: dict[str, float] = {}
     if not raw or not isinstance(raw, dict | Mapping):
         return values
@@ -71,7 +75,7 @@ def quantities(raw: Any) -> dict[str, float]:
             number = _float_of(value) if type(value) is str else float(decimal_of(value))
         except (QuantityError, TypeError, OverflowError):
             continue
-        if 0.0 <= number < math.inf:
+        if 0.0 <= number < MAX_QUANTITY:
             values[str(name)] = number
     return values
 
