@@ -18,7 +18,7 @@ import numpy as np
 
 from recommender.history import MEMORY, OOM, Samples
 from recommender.logic.gpu import MIG, SHARED, GpuModel, plan_gpu
-from recommender.logic.recommend import BY_UPDATE_MODE, recommend
+from recommender.logic.recommend import BY_UPDATE_MODE, configure_model, recommend
 from recommender.logic.strategies import Strategy, prepare_model
 from recommender.model.state import ContainerKey, UsageModel
 from recommender.quantity import GPU as K8S_GPU
@@ -150,7 +150,7 @@ def replay(
     table.steps = step_times(float(samples.timestamp[0]), float(samples.timestamp[-1]), every_s)
     ends = np.searchsorted(samples.timestamp, table.steps, side="left")
     position = {k: i for i, k in enumerate(keys)}
-    model = prepare_model(UsageModel(), strategy)
+    model = prepare_model(configure_model(UsageModel(), vpas), strategy)
     memory_target = np.full(len(keys), np.nan)
     creation = published = None
     if lifetime_s is not None:

@@ -34,7 +34,13 @@ from recommender.cluster.writer import StatusWriter
 from recommender.history import Samples
 from recommender.input.prometheus import PrometheusSource
 from recommender.logic.gpu import GpuModel, GpuModels, gpu_model
-from recommender.logic.recommend import BY_UPDATE_MODE, HELD, NEXT_HOURS, recommend
+from recommender.logic.recommend import (
+    BY_UPDATE_MODE,
+    HELD,
+    NEXT_HOURS,
+    configure_model,
+    recommend,
+)
 from recommender.logic.strategies import STRATEGIES, prepare_model
 from recommender.metrics_api.board import MetricBoard
 from recommender.model.state import ContainerKey, UsageModel
@@ -225,6 +231,7 @@ class Recommender:
         report.vpas, report.served, report.pods = (
             len(view.all_vpas), len(view.served) + len(view.invalid), len(view.pods)
         )
+        configure_model(self.model, view.served)  # per-VPA OOM bumps and memory windows
         phase("list")
         if not self.bootstrapped:
             self.bootstrap(view)
@@ -265,6 +272,12 @@ class Recommender:
             )
             if forgotten:
                 log.info("forgot %d idle pod containers", forgotten)
+            # As upstream: an aggregate with no sample for its memory window x count (8 days
+            # by default, per VPA memoryAggregationIntervalSeconds/Count) loses its history.
+            expired = self.model.expire(self.clock())
+            if expired:
+                log.info("forgot the history of %d containers idle for their memory windows",
+                         expired)  # fmt: skip
             try:
                 report.deleted_checkpoints = collect_garbage(
                     self.api, view.all_vpas, self.settings.namespace

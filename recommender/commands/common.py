@@ -16,7 +16,7 @@ from recommender.input.csv_history import read_history
 from recommender.input.prometheus import PrometheusAuth, check_matchers
 from recommender.input.store import DEFAULT_STORE, HistoryStore
 from recommender.logic.gpu import GPU_MODELS, GpuModel, GpuModels, gpu_model
-from recommender.logic.recommend import HELD, NEXT_HOURS
+from recommender.logic.recommend import HELD, NEXT_HOURS, configure_model
 from recommender.logic.strategies import DEFAULT_STRATEGY, STRATEGIES, Strategy, prepare_model
 from recommender.model.state import UsageModel
 from recommender.quantity import Rounding, parse_quantity, unit_hint
@@ -268,9 +268,11 @@ def minutes_per_sample(args: argparse.Namespace) -> float:
 
 
 def build_model(
-    samples: Samples, strategy: Strategy | None = None, minutes: float = 1.0
+    samples: Samples, strategy: Strategy | None = None, minutes: float = 1.0,
+    vpas: Sequence[Vpa] = (),
 ) -> UsageModel:
-    model = UsageModel()
+    """The model of ``samples``, with the ``vpas``' per-VPA memory parameters."""
+    model = configure_model(UsageModel(), vpas)
     if strategy is not None:
         prepare_model(model, strategy)
     model.ingest(samples.sorted_by_time(), minutes)

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     strategy, gpu, rounding = engine_options(args)
     vpas = load_policies(args.policy)
     samples = load_samples(args)
-    model = build_model(samples, strategy, minutes_per_sample(args))
+    model = build_model(samples, strategy, minutes_per_sample(args), vpas)
     recs = recommend(model, strategy, vpas, gpu, horizon=args.horizon,
                      gpu_of=workload_gpu_models(args))
     profiles = hourly_profiles(model, strategy, recs, vpas)

@@ -191,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         progress.stage("reading history")
         samples = load_samples(args)
         progress.stage(f"building the model from {len(samples):,} samples")
-        model = build_model(samples, strategy, minutes_per_sample(args))
+        model = build_model(samples, strategy, minutes_per_sample(args), vpas)
         progress.stage("recommending")
         recs = recommend(model, strategy, vpas, gpu, horizon=args.horizon, gpu_of=gpu_of)
         profiles = hourly_profiles(model, strategy, recs, vpas)

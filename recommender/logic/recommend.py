@@ -14,7 +14,7 @@ from recommender.history import CPU, GPU, GPU_MEMORY, MEMORY
 from recommender.logic.estimators import SAMPLES_PER_DAY
 from recommender.logic.gpu import GpuModel, GpuModels, devices_of, size_gpu
 from recommender.logic.strategies import DAY_S, Strategy
-from recommender.model.state import ContainerKey, UsageModel
+from recommender.model.state import ContainerKey, MemoryOverrides, Overrides, UsageModel
 from recommender.policy import apply_policy
 from recommender.quantity import CPU as K8S_CPU
 from recommender.quantity import MEMORY as K8S_MEMORY
@@ -37,6 +37,30 @@ def vpa_index(vpas: Iterable[Vpa]) -> dict[tuple[str, str], Vpa]:
         if vpa.target_ref is not None:
             index.setdefault((vpa.namespace, vpa.target_ref.workload), vpa)
     return index
+
+
+def memory_overrides(vpas: Iterable[Vpa]) -> Overrides:
+    """AEP-8026's per-VPA memory fields (``oomBumpUpRatio``, ``oomMinBumpUp``,
+    ``memoryAggregationIntervalSeconds``/``Count``) of each workload's VPA (the one
+    :func:`vpa_index` picks), by container policy name; VPAs that set none are left out."""
+    out: dict[tuple[str, str], dict[str, MemoryOverrides]] = {}
+    for workload, vpa in vpa_index(vpas).items():
+        table = {
+            p.container_name: MemoryOverrides(
+                p.oom_bump_up_ratio, p.oom_min_bump_up, p.memory_aggregation_interval_s,
+                p.memory_aggregation_interval_count,
+            )
+            for p in vpa.container_policies
+        }
+        if any(o != MemoryOverrides() for o in table.values()):
+            out[workload] = table  # a policy without them shields its container from "*"
+    return out
+
+
+def configure_model(model: UsageModel, vpas: Iterable[Vpa]) -> UsageModel:
+    """Give the model the VPAs' per-VPA memory parameters (before it ingests samples)."""
+    model.configure(memory_overrides(vpas))
+    return model
 
 
 def _policy(vpa: Vpa | None, container: str) -> ContainerPolicy | None:

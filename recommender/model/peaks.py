@@ -1,6 +1,8 @@
 """One usage peak per pod container per aggregation window (upstream's memory peaks).
 
-A window ends ``window_s`` after the container's first sample, then every ``window_s``. The
+A window ends ``window_s`` after the container's first sample, then every ``window_s``
+(the length may differ per aggregate, AEP-8026's ``memoryAggregationIntervalSeconds``: a new
+length applies from the current window's end, as upstream shifts its windows). The
 window's peak goes into the aggregate histogram with weight 1.0 at the window's END time; a
 higher sample in the same window replaces it (subtract the old peak, add the new one).
 """
@@ -43,10 +45,13 @@ class WindowPeaks:
         self.usage_peak = extend(self.usage_peak, 0.0)
         self.last_time = extend(self.last_time, -np.inf)
 
-    def end_of_window(self, slots: np.ndarray, times: np.ndarray) -> np.ndarray:
+    def end_of_window(
+        self, slots: np.ndarray, times: np.ndarray, window_s: float | np.ndarray | None = None
+    ) -> np.ndarray:
         """End of the window each sample falls in (windows anchored per slot)."""
+        w = self.window_s if window_s is None else window_s
         anchor = self.window_end[slots]
-        return anchor + (np.floor((times - anchor) / self.window_s) + 1.0) * self.window_s
+        return anchor + (np.floor((times - anchor) / w) + 1.0) * w
 
     def add(
         self,
@@ -55,9 +60,11 @@ class WindowPeaks:
         times: np.ndarray,
         values: np.ndarray,
         is_oom: np.ndarray | None = None,
+        window_s: np.ndarray | None = None,
     ) -> int:
         """Add samples (``rows`` = aggregate row of each slot), in any order. Returns samples
-        accepted.
+        accepted. ``window_s``: each sample's window length (its aggregate's), default the
+        shared one.
 
         Samples older than the slot's latest sample (OOMs included) are dropped; OOM samples
         only when older than that by more than a window, and an OOM before the current window
@@ -69,28 +76,31 @@ class WindowPeaks:
         n_slots = self.window_end.shape[0]
         had_window = ~np.isnan(self.window_end)
         fresh = ~had_window[slots]
+        w: float | np.ndarray = self.window_s if window_s is None else window_s
         if fresh.any():  # a new slot's first sample opens its first window
             anchor = np.full(n_slots, np.inf)
             np.minimum.at(anchor, slots[fresh], times[fresh])
-            opened = np.isfinite(anchor)
-            self.window_end[opened] = anchor[opened] + self.window_s
+            opened = np.flatnonzero(np.isfinite(anchor))
+            self.window_end[opened] = anchor[opened] + self._per_slot(slots, w, opened)
         base = self.window_end[slots]  # the current window's end
         # An OOM before the current window counts in it (upstream), unless older than the
         # container's latest memory sample by more than a window.
-        ends = np.where(is_oom, np.fmax(self.end_of_window(slots, times), base),
-                        self.end_of_window(slots, times))
+        ends = np.where(is_oom, np.fmax(self.end_of_window(slots, times, w), base),
+                        self.end_of_window(slots, times, w))
         last = self.last_time[slots]
-        ok = np.where(is_oom, times >= last - self.window_s, (ends >= base) & (times >= last))
+        ok = np.where(is_oom, times >= last - w, (ends >= base) & (times >= last))
         if not ok.all():
             slots, rows, times, values, is_oom, ends, base = (
                 a[ok] for a in (slots, rows, times, values, is_oom, ends, base)
             )
+            if not np.isscalar(w):
+                w = np.asarray(w)[ok]
         if len(slots) == 0:
             return 0
         np.maximum.at(self.last_time, slots, times)
 
         # One group per (slot, window offset from the current one): its maximum.
-        offset = np.rint((ends - base) / self.window_s).astype(np.intp)
+        offset = np.rint((ends - base) / w).astype(np.intp)
         width = int(offset.max()) + 1
         key = slots * width + offset
         g_max = np.full(n_slots * width, -np.inf)
@@ -104,7 +114,7 @@ class WindowPeaks:
         g_slot, g_offset = np.divmod(groups, width)
         g_max, g_usage = g_max[groups], g_usage[groups]
         g_row = self.slot_rows(slots, rows, g_slot)
-        g_end = self.window_end[g_slot] + g_offset * self.window_s
+        g_end = self.window_end[g_slot] + g_offset * self._per_slot(slots, w, g_slot)
 
         old_peak = np.where((g_offset == 0) & had_window[g_slot], self.peak[g_slot], 0.0)
         replace = (old_peak > 0) & (g_max > old_peak)
@@ -139,6 +149,17 @@ class WindowPeaks:
         closed: their peaks are in the histogram, nothing of theirs can change any more."""
         closed = ~(self.window_end[:slots] > before)  # NaN (never used) counts as closed
         return closed & ~(self.last_time[:slots] >= before)
+
+    @staticmethod
+    def _per_slot(
+        slots: np.ndarray, window_s: float | np.ndarray, wanted: np.ndarray
+    ) -> float | np.ndarray:
+        """The window length of each ``wanted`` slot (all samples of a slot share one)."""
+        if np.isscalar(window_s):
+            return window_s  # type: ignore[return-value]
+        lookup = np.zeros(int(slots.max()) + 1)
+        lookup[slots] = window_s
+        return lookup[wanted]
 
     @staticmethod
     def slot_rows(slots: np.ndarray, rows: np.ndarray, wanted: np.ndarray) -> np.ndarray:

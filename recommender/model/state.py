@@ -2,11 +2,15 @@
 
 An aggregate is (namespace, workload, container), as upstream aggregates the containers of one
 workload's pods. A slot is one pod's container: memory-like peaks are tracked per slot.
+
+The OOM bump and the memory aggregation interval and count are per aggregate: the model's
+settings, overridden per workload and container by :meth:`UsageModel.configure` (AEP-8026's
+per-VPA fields; a VPA targets one workload, so its policies become its rows' parameters).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -20,6 +24,7 @@ from recommender.model.peaks import WINDOW_S, WindowPeaks
 USAGE_SAMPLE_WEIGHT = 0.1  # upstream's CPU sample weight (times decay)
 OOM_MIN_BUMP_BYTES = 100 * 2**20
 OOM_BUMP_RATIO = 1.2
+MEMORY_WINDOW_COUNT = 8  # upstream's --memory-aggregation-interval-count
 USAGE_RESOURCES = (CPU, GPU)  # every sample counts
 PEAK_RESOURCES = (MEMORY, GPU_MEMORY)  # one peak per pod container per window
 LAZY_RESOURCES = (GPU, GPU_MEMORY)  # histograms allocated at the first sample: most have none
@@ -43,15 +48,27 @@ class ModelSettings:
 
     half_life_s: float = HALF_LIFE_S
     memory_window_s: float = WINDOW_S
+    # An aggregate with no sample for memory_window_s x memory_window_count is forgotten.
+    memory_window_count: int = MEMORY_WINDOW_COUNT
     oom_min_bump_bytes: float = OOM_MIN_BUMP_BYTES
     oom_bump_ratio: float = OOM_BUMP_RATIO
     # Upstream's CPU sampling (the vpa strategy turns these on, see VpaStrategy.prepare):
     cpu_millicores: bool = False  # truncate CPU samples to whole millicores before bucketing
     cpu_strictly_later: bool = False  # drop a CPU sample not later than its container's last
 
-    def oom_bump(self, used: np.ndarray) -> np.ndarray:
-        """The memory sample an OOM kill stands for: max(used + min bump, used x ratio)."""
-        return np.maximum(used + self.oom_min_bump_bytes, used * self.oom_bump_ratio)
+
+@dataclass(frozen=True)
+class MemoryOverrides:
+    """One aggregate's memory parameters (AEP-8026); None keeps the model's setting."""
+
+    oom_bump_ratio: float | None = None
+    oom_min_bump_bytes: float | None = None
+    interval_s: float | None = None
+    interval_count: int | None = None
+
+
+# (namespace, workload) -> container name, or "*" for the others -> overrides
+Overrides = Mapping[tuple[str, str], Mapping[str, MemoryOverrides]]
 
 
 @dataclass
@@ -112,6 +129,12 @@ class UsageModel:
         self.max_usage = {r: np.zeros(0) for r in (CPU, MEMORY, GPU, GPU_MEMORY)}
         self.oom_count = np.zeros(0, dtype=np.int64)
         self.last_oom = np.zeros(0)
+        # Per aggregate (see configure): OOM bump, memory window length and count.
+        self.oom_ratio = np.zeros(0)
+        self.oom_min_bump = np.zeros(0)
+        self.window_s = np.zeros(0)
+        self.window_count = np.zeros(0)
+        self._overrides: dict[tuple[str, str], dict[str, MemoryOverrides]] = {}
         self.observers: list[Observer] = []
 
     # -- keys ---------------------------------------------------------------------------
@@ -125,7 +148,63 @@ class UsageModel:
             index = self._index[key] = len(self.keys)
             self.keys.append(key)
             self._grow_rows(len(self.keys))
+            self._configure_row(index, key)
         return index
+
+    # -- per-aggregate parameters -------------------------------------------------------
+    def configure(self, overrides: Overrides) -> None:
+        """Set per-aggregate parameters: ``overrides[(namespace, workload)][container or
+        "*"]`` (exact name first, as a VPA's container policies). Aggregates not listed, and
+        fields left None, take the settings. Rows created later are configured on creation."""
+        new = {k: dict(v) for k, v in overrides.items() if v}
+        if new == self._overrides:
+            return
+        changed = {k for k in set(new) | set(self._overrides)
+                   if new.get(k) != self._overrides.get(k)}  # fmt: skip
+        self._overrides = new
+        for row, key in enumerate(self.keys):
+            if (key.namespace, key.workload) in changed:
+                self._configure_row(row, key)
+
+    def _configure_row(self, row: int, key: ContainerKey) -> None:
+        table = self._overrides.get((key.namespace, key.workload)) or {}
+        o = table.get(key.container) or table.get("*") or MemoryOverrides()
+        s = self.settings
+
+        def pick(value: float | None, default: float) -> float:
+            return default if value is None else value
+
+        self.oom_ratio[row] = pick(o.oom_bump_ratio, s.oom_bump_ratio)
+        self.oom_min_bump[row] = pick(o.oom_min_bump_bytes, s.oom_min_bump_bytes)
+        self.window_s[row] = pick(o.interval_s, s.memory_window_s)
+        self.window_count[row] = pick(o.interval_count, s.memory_window_count)
+
+    def oom_bump(self, rows: np.ndarray, used: np.ndarray) -> np.ndarray:
+        """The memory sample an OOM kill in each row stands for: max(used + the row's min
+        bump, used x its ratio)."""
+        return np.maximum(used + self.oom_min_bump[rows], used * self.oom_ratio[rows])
+
+    def expire(self, now: float) -> int:
+        """Forget aggregates with no sample for their memory window x count (upstream drops
+        such an aggregate): their histograms and evidence are emptied, so they get no
+        recommendation until samples come again. Returns how many were forgotten."""
+        n = len(self.keys)
+        length = self.window_s[:n] * self.window_count[:n]
+        gone = np.flatnonzero((self.any_count[:n] > 0) & (now - self.any_last[:n] >= length))
+        if not len(gone):
+            return 0
+        for hist in self.histograms.values():
+            if hist.rows:
+                hist.weights[gone] = 0.0
+                hist.total[gone] = 0.0
+        for array, empty in ((self.first_sample, np.inf), (self.last_sample, -np.inf),
+                             (self.sample_count, 0.0), (self.any_first, np.inf),
+                             (self.any_last, -np.inf), (self.any_count, 0.0),
+                             (self.last_oom, -np.inf), *((a, 0.0) for a in
+                                                         self.max_usage.values())):  # fmt: skip
+            array[gone] = empty
+        self.oom_count[gone] = 0
+        return int(len(gone))
 
     def find(self, key: ContainerKey) -> int | None:
         return self._index.get(key)
@@ -171,6 +250,10 @@ class UsageModel:
         self.max_usage = {r: extend(a, 0.0) for r, a in self.max_usage.items()}
         self.oom_count = extend(self.oom_count, 0)
         self.last_oom = extend(self.last_oom, -np.inf)
+        self.oom_ratio = extend(self.oom_ratio, self.settings.oom_bump_ratio)
+        self.oom_min_bump = extend(self.oom_min_bump, self.settings.oom_min_bump_bytes)
+        self.window_s = extend(self.window_s, self.settings.memory_window_s)
+        self.window_count = extend(self.window_count, self.settings.memory_window_count)
 
     def slots_of(self, samples: Samples) -> np.ndarray:
         """Slot index of every sample (creating slots as needed)."""
@@ -245,7 +328,8 @@ class UsageModel:
             self.histograms[resource].add(rows, values, times, weight)
             accepted = len(rows)
         else:
-            accepted = self.peaks[resource].add(slots, rows, times, values)
+            accepted = self.peaks[resource].add(slots, rows, times, values,
+                                                window_s=self._windows(resource, rows))
         np.maximum.at(self.max_usage[resource], rows, values)
         self._evidence(resource, rows, times, minutes_per_sample)
         return accepted
@@ -289,11 +373,16 @@ class UsageModel:
         usage peak of the container's current window, even when the kill opens the next);
         a sample of max(used + min bump, used x ratio) goes into the memory peaks."""
         peaks = self.peaks[MEMORY]
-        bumped = self.settings.oom_bump(np.maximum(used, peaks.usage_peak[slots]))
-        accepted = peaks.add(slots, rows, times, bumped, np.ones(len(slots), dtype=bool))
+        bumped = self.oom_bump(rows, np.maximum(used, peaks.usage_peak[slots]))
+        accepted = peaks.add(slots, rows, times, bumped, np.ones(len(slots), dtype=bool),
+                             self._windows(MEMORY, rows))
         np.add.at(self.oom_count, rows, 1)
         np.maximum.at(self.last_oom, rows, times)
         return accepted
+
+    def _windows(self, resource: str, rows: np.ndarray) -> np.ndarray | None:
+        """Memory windows per sample when any aggregate has its own (GPU memory: shared)."""
+        return self.window_s[rows] if resource == MEMORY and self._overrides else None
 
     def forget_idle_slots(self, before: float) -> int:
         """Drop pod containers with no sample since ``before`` whose windows have closed

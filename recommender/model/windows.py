@@ -18,7 +18,7 @@ import numpy as np
 from recommender.history import CPU, GPU, MEMORY, OOM
 from recommender.model.buckets import CPU_BUCKETS, GPU_BUCKETS, MEMORY_BUCKETS, BucketScheme
 from recommender.model.histograms import DecayingHistograms
-from recommender.model.state import ModelSettings, UsageModel
+from recommender.model.state import UsageModel
 
 HOUR_S = 3600.0
 DAY_S = 86400.0
@@ -74,12 +74,17 @@ class _ModelObserver:
     ) -> None:
         raise NotImplementedError
 
-    settings = ModelSettings()  # the observed model's, once attached (its OOM bump)
+    model: UsageModel | None = None  # the observed model, once attached (its OOM bumps)
 
     def attach(self, model: UsageModel) -> Self:
-        self.settings = model.settings
+        self.model = model
         model.observers.append(self.observe)
         return self
+
+    def _bumped(self, rows: np.ndarray, used: np.ndarray) -> np.ndarray:
+        """The memory an OOM kill stands for, with each row's bump (the model's)."""
+        assert self.model is not None, "observe() is called by the model it is attached to"
+        return self.model.oom_bump(rows, used)
 
     @classmethod
     def of(cls, model: UsageModel) -> Self | None:
@@ -120,7 +125,7 @@ class HourlyPeaks(_ModelObserver):
     ) -> None:
         is_oom = resource == OOM
         if is_oom:
-            resource, values = MEMORY, self.settings.oom_bump(values)
+            resource, values = MEMORY, self._bumped(rows, values)
         if resource not in self.peak or len(rows) == 0:
             return
         hours = np.floor(times / HOUR_S).astype(np.int64)
@@ -182,7 +187,7 @@ class DailyHistograms(_ModelObserver):
     ) -> None:
         is_oom = resource == OOM
         if is_oom:
-            resource, values = MEMORY, self.settings.oom_bump(values)
+            resource, values = MEMORY, self._bumped(rows, values)
         if resource not in self.days or len(rows) == 0:
             return
         days = np.floor(times / DAY_S).astype(np.int64)

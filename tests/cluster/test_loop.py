@@ -151,9 +151,10 @@ def test_checkpoints_round_trip_and_gc(server, api):
 
 def test_oom_kills_from_pod_status_raise_memory(server, api):
     store = server.store
-    pods = _deploy(store, "shop", "web", 1, oom="app")
+    pods = _deploy(store, "shop", "web", 1, oom="app")  # killed 2026-11-27T10:00:00Z
     store.add(VPA_API, "verticalpodautoscalers", [vpa_object("shop", "web", "web")])
-    rec = Recommender(_settings(), api)
+    # The loop's clock at the kill's day: history 8 days older is forgotten (as upstream).
+    rec = Recommender(_settings(), api, clock=lambda: 1_795_780_800.0)
     rec.model.ingest(_usage("shop", "Deployment/web", pods, 2.0, 1_795_780_800.0))
     rec.run_once()
     row = rec.model.find(rec.model.keys[0])

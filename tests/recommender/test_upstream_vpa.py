@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 import pytest
+import yaml
 
 from recommender.quantity import parse_quantity
 from tests.e2e.gobuild import ToolchainMissing, build_tool
@@ -50,11 +51,13 @@ class Container:
     cpu: list[tuple[int, float]] = field(default_factory=list)
     memory: list[tuple[int, float]] = field(default_factory=list)
     ooms: list[tuple[int, float]] = field(default_factory=list)
+    policy: dict[str, Any] | None = None  # its workload VPA's policy for it (AEP-8026 fields)
 
     def as_json(self) -> dict[str, Any]:
-        return {"namespace": self.namespace, "workload": self.workload, "pod": self.pod,
-                "container": self.container, "cpu": self.cpu, "memory": self.memory,
-                "ooms": self.ooms}
+        out = {"namespace": self.namespace, "workload": self.workload, "pod": self.pod,
+               "container": self.container, "cpu": self.cpu, "memory": self.memory,
+               "ooms": self.ooms}
+        return out if self.policy is None else {**out, "policy": self.policy}
 
     def rows(self) -> Iterator[tuple[int, str, str, str, str, str, str]]:
         for resource, samples in (("cpu", self.cpu), ("memory", self.memory), ("oom", self.ooms)):
@@ -175,6 +178,35 @@ def replica_history(rng: np.random.Generator) -> list[Container]:
     ]
 
 
+def per_vpa_history(rng: np.random.Generator) -> list[Container]:
+    """AEP-8026's per-VPA fields: OOM bumps by ratio and by minimum, a "*" policy that an
+    exact policy shields its container from, and one-hour and six-hour memory windows (more
+    peaks, the lower ones of the day among them)."""
+    end = T0 + 30 * HOUR
+    bump = Container("pervpa", "Deployment/bump", "bump-1", "app",
+                     cpu(rng, T0, end, 0.3), memory(rng, T0, end, 800 * MI),
+                     [(T0 + 5 * HOUR + 30, 700.0 * MI), (T0 + 26 * HOUR + 30, 1500.0 * MI)],
+                     {"oomBumpUpRatio": "1.5", "oomMinBumpUp": "10Mi"})
+    small = Container("pervpa", "Deployment/bump", "bump-1", "tiny",
+                      cpu(rng, T0, end, 0.01), memory(rng, T0, end, 20 * MI),
+                      [(T0 + 6 * HOUR + 30, 20.0 * MI)],
+                      {"containerName": "*", "oomBumpUpRatio": "1", "oomMinBumpUp": "5Mi"})
+    shielded = Container("pervpa", "Deployment/bump", "bump-1", "proxy",
+                         cpu(rng, T0, end, 0.02), memory(rng, T0, end, 40 * MI),
+                         [(T0 + 7 * HOUR + 30, 40.0 * MI)], {})  # its own policy: defaults
+    hourly = Container("pervpa", "Deployment/hourly", "hourly-1", "app",
+                       cpu(rng, T0, end, 0.5), memory(rng, T0, end, 600 * MI),
+                       [(T0 + 20 * HOUR + 30, 900.0 * MI)],
+                       {"memoryAggregationIntervalSeconds": 3600,
+                        "memoryAggregationIntervalCount": 48})
+    six = Container("pervpa", "StatefulSet/six", "six-0", "db",  # a wide daily swing
+                    cpu(rng, T0, end, 0.2), series(rng, T0, end, 5 * MIN, 300 * MI, 200 * MI,
+                                                   0.05, 0),
+                    [(T0 + 23 * HOUR + 30, 450.0 * MI)],
+                    {"memoryAggregationIntervalSeconds": 6 * 3600})
+    return [bump, small, shielded, hourly, six]
+
+
 CASES: dict[str, Callable[[np.random.Generator], list[Container]]] = {
     "long": long_history,
     "short": short_history,
@@ -183,6 +215,7 @@ CASES: dict[str, Callable[[np.random.Generator], list[Container]]] = {
     "dups": duplicate_history,
     "sidecars": sidecar_history,
     "replicas": replica_history,
+    "pervpa": per_vpa_history,
 }
 
 Amounts = dict[str, dict[str, int]]  # field -> {"cpu": millicores, "memory": bytes}
@@ -224,15 +257,34 @@ def tidal(histories: list[Container], tmp_path_factory: pytest.TempPathFactory
                          "value"))
         for container in histories:
             writer.writerows(container.rows())
+    policy = path.with_name("vpas.yaml")
+    policy.write_text(yaml.safe_dump_all(_vpas(histories)))
     proc = subprocess.run(  # the CLI as users run it, in a fresh interpreter
         [sys.executable, "-m", "recommender", "recommend", "--history", str(path),
-         "--strategy", "vpa", "--format", "json"],
+         "--strategy", "vpa", "--format", "json", "--policy", str(policy)],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     return {(e["namespace"], e["workload"], e["container"]): {f: _amounts(e[f]) for f in FIELDS}
             for e in doc["recommendations"]}
+
+
+def _vpas(histories: list[Container]) -> list[dict[str, Any]]:
+    """The VPAs of the workloads whose containers carry a policy (as the harness builds)."""
+    policies: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for c in histories:
+        if c.policy is not None:
+            policy = {"containerName": c.container, **c.policy}
+            policies.setdefault((c.namespace, c.workload), {}).setdefault(
+                policy["containerName"], policy)
+    return [
+        {"apiVersion": "autoscaling.k8s.io/v1", "kind": "VerticalPodAutoscaler",
+         "metadata": {"namespace": ns, "name": workload.replace("/", ".").lower()},
+         "spec": {"targetRef": {"kind": workload.split("/")[0], "name": workload.split("/")[1]},
+                  "resourcePolicy": {"containerPolicies": list(table.values())}}}
+        for (ns, workload), table in sorted(policies.items())
+    ]
 
 
 def _amounts(quantities: dict[str, str]) -> dict[str, int]:

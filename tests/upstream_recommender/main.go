@@ -6,7 +6,12 @@
 //
 //	[{"namespace": "ns", "workload": "Deployment/web", "pod": "web-1", "container": "app",
 //	  "cpu": [[unixSeconds, cores], ...], "memory": [[unixSeconds, bytes], ...],
-//	  "ooms": [[unixSeconds, bytes], ...]}, ...]
+//	  "ooms": [[unixSeconds, bytes], ...], "policy": {...}}, ...]
+//
+// "policy" (optional) is a container policy of the workload's VPA (upstream's
+// ContainerResourcePolicy, containerName defaulting to the container's), for AEP-8026's per-VPA
+// fields (oomBumpUpRatio, oomMinBumpUp, memoryAggregationIntervalSeconds/Count); the
+// PerVPAConfig feature gate is on.
 //
 // Every sample and OOM is fed to one ClusterState in time order (at equal times: CPU, then
 // memory, then OOMs), the way the recommender's loop sees them: CPU and memory through
@@ -33,6 +38,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	vpa_types "k8s.io/autoscaler/vertical-pod-autoscaler/pkg/apis/autoscaling.k8s.io/v1"
+	"k8s.io/autoscaler/vertical-pod-autoscaler/pkg/features"
 	"k8s.io/autoscaler/vertical-pod-autoscaler/pkg/recommender/logic"
 	"k8s.io/autoscaler/vertical-pod-autoscaler/pkg/recommender/model"
 )
@@ -55,13 +61,14 @@ var defaultConfig = logic.RecommendationConfig{
 }
 
 type container struct {
-	Namespace string       `json:"namespace"`
-	Workload  string       `json:"workload"`
-	Pod       string       `json:"pod"`
-	Container string       `json:"container"`
-	CPU       [][2]float64 `json:"cpu"`
-	Memory    [][2]float64 `json:"memory"`
-	OOMs      [][2]float64 `json:"ooms"`
+	Namespace string                             `json:"namespace"`
+	Workload  string                             `json:"workload"`
+	Pod       string                             `json:"pod"`
+	Container string                             `json:"container"`
+	CPU       [][2]float64                       `json:"cpu"`
+	Memory    [][2]float64                       `json:"memory"`
+	OOMs      [][2]float64                       `json:"ooms"`
+	Policy    *vpa_types.ContainerResourcePolicy `json:"policy,omitempty"`
 }
 
 type event struct {
@@ -101,9 +108,13 @@ func run() error {
 	if err := json.NewDecoder(os.Stdin).Decode(&input); err != nil {
 		return fmt.Errorf("decoding stdin: %w", err)
 	}
+	if err := features.MutableFeatureGate.SetFromMap(map[string]bool{string(features.PerVPAConfig): true}); err != nil {
+		return err
+	}
 	cluster := model.NewClusterState(time.Hour)
 	type workloadKey struct{ namespace, workload string }
 	workloads := map[workloadKey]bool{}
+	policies := map[workloadKey]*vpa_types.PodResourcePolicy{}
 	var events []event
 	for _, c := range input {
 		podID := model.PodID{Namespace: c.Namespace, PodName: c.Pod}
@@ -112,7 +123,24 @@ func run() error {
 		if err := cluster.AddOrUpdateContainer(id, model.Resources{}); err != nil {
 			return err
 		}
-		workloads[workloadKey{c.Namespace, c.Workload}] = true
+		key := workloadKey{c.Namespace, c.Workload}
+		workloads[key] = true
+		if c.Policy != nil {
+			policy := *c.Policy
+			if policy.ContainerName == "" {
+				policy.ContainerName = c.Container
+			}
+			if policies[key] == nil {
+				policies[key] = &vpa_types.PodResourcePolicy{}
+			}
+			known := false
+			for _, p := range policies[key].ContainerPolicies {
+				known = known || p.ContainerName == policy.ContainerName
+			}
+			if !known {
+				policies[key].ContainerPolicies = append(policies[key].ContainerPolicies, policy)
+			}
+		}
 		for kind, samples := range [][][2]float64{c.CPU, c.Memory, c.OOMs} {
 			for _, s := range samples {
 				events = append(events, event{unixTime(s[0]), kind, id, s[1]})
@@ -125,7 +153,8 @@ func run() error {
 			return err
 		}
 		vpa := &vpa_types.VerticalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{
-			Namespace: key.namespace, Name: labelValue(key.workload)}}
+			Namespace: key.namespace, Name: labelValue(key.workload)},
+			Spec: vpa_types.VerticalPodAutoscalerSpec{ResourcePolicy: policies[key]}}
 		if err := cluster.AddOrUpdateVpa(vpa, selector); err != nil {
 			return err
 		}
