@@ -131,11 +131,9 @@ def _bounds(entry_recs: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[Reso
 
 
 def evict_after_oom_s(vpa: Vpa, settings: UpdaterSettings) -> float:
-    """``spec.updatePolicy.evictAfterOOMSeconds`` of the VPA, else the global threshold."""
-    value = ((vpa.raw.get("spec") or {}).get("updatePolicy") or {}).get("evictAfterOOMSeconds")
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    return settings.evict_after_oom_s
+    """``spec.updatePolicy.evictAfterOOMSeconds`` of the VPA (AEP-8026), else the global
+    ``--evict-after-oom-threshold``."""
+    return settings.evict_after_oom_s if vpa.evict_after_oom_s is None else vpa.evict_after_oom_s
 
 
 def _in_flight(pod: PodView, vpa: Vpa, settings: UpdaterSettings, now: float) -> Decision | None:
@@ -207,7 +205,7 @@ def decide_pod(
     desired = desired_resources(plan, pod)
     wanted_requests = {name: requests for name, (requests, _) in desired.items()}
     oom_s = evict_after_oom_s(vpa, settings)
-    prio = priority(pod, wanted_requests, _bounds(recommendations), oom_s)
+    prio = priority(pod, wanted_requests, _bounds(recommendations), oom_s, now)
     why = needs_update(
         prio, pod, now, settings.lifetime_threshold_s, settings.pod_update_threshold
     )

@@ -1,7 +1,9 @@
 """Which pods need an update and in what order: upstream VPA's update priority.
 
 A pod is updated when a container's request lies outside [lowerBound, upperBound]; when it
-was OOM-killed soon after starting (a "quick OOM") and more memory is recommended; or, when
+was OOM-killed soon after starting and that kill is recent (a "quick OOM", both within
+``evict_after_oom_s``: the VPA's ``evictAfterOOMSeconds``, else the global threshold) and more
+memory is recommended; or, when
 within bounds, once it has lived ``lifetime_threshold_s`` and its requests differ from the
 target by more than ``pod_update_threshold`` (summed relative difference per resource).
 Pods outside their bounds go first, then by the size of the difference.
@@ -77,11 +79,16 @@ def outside_range(
     return False
 
 
-def quick_oom(pod: PodView, desired: Mapping[str, Resources], evict_after_oom_s: float) -> bool:
-    """A container OOM-killed within ``evict_after_oom_s`` of its start, with more memory due."""
+def quick_oom(
+    pod: PodView, desired: Mapping[str, Resources], evict_after_oom_s: float, now: float
+) -> bool:
+    """A sized container OOM-killed within ``evict_after_oom_s`` of its start, no longer than
+    that ago (upstream's rule), with more memory due."""
     for container in pod.containers:
         killed, started = container.oom_killed_at, container.oom_started_at
         if killed is None or started is None or killed - started >= evict_after_oom_s:
+            continue
+        if now - killed >= evict_after_oom_s:
             continue
         wanted = desired.get(container.name, {}).get(MEMORY)
         if wanted is not None and wanted > container.requests.get(MEMORY, 0.0):
@@ -94,6 +101,7 @@ def priority(
     desired: Mapping[str, Resources],
     bounds: Mapping[str, tuple[Resources, Resources]],
     evict_after_oom_s: float,
+    now: float,
 ) -> Priority:
     """The pod's update priority for the desired requests (container -> resource -> value)."""
     current = {c.name: c.requests for c in pod.containers}
@@ -105,7 +113,7 @@ def priority(
     )
     return Priority(
         outside_range=outside_range(current, bounds),
-        quick_oom=quick_oom(pod, desired, evict_after_oom_s),
+        quick_oom=quick_oom(pod, desired, evict_after_oom_s, now),
         scale_up=up,
         resource_diff=resource_diff(current, desired),
     )

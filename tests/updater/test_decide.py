@@ -72,6 +72,23 @@ def test_a_quick_oom_updates_a_young_pod_at_once() -> None:
     assert decide(rec, pod(age_s=60, oom=(NOW - 400, NOW - 120))).action == SKIP
 
 
+def test_evict_after_oom_seconds_bounds_both_the_run_and_how_long_ago_it_ended() -> None:
+    """Upstream's quick OOM: the killed run lasted less than the threshold AND ended less than
+    the threshold ago; the VPA's evictAfterOOMSeconds replaces the global 10 minutes."""
+    rec = vpa("Recreate", target={"cpu": "500m", "memory": "1Gi"},
+              lower={"cpu": "200m", "memory": "256Mi"}, upper={"cpu": "1", "memory": "2Gi"})
+    old_kill = pod(age_s=7200, oom=(NOW - 4000, NOW - 3900))  # a 100 s run, 65 min ago
+    long_run = pod(age_s=7200, oom=(NOW - 1000, NOW - 100))  # a 15 min run, just now
+    assert decide(rec, old_kill).action == SKIP
+    assert decide(rec, long_run).action == SKIP
+    rec["spec"]["updatePolicy"]["evictAfterOOMSeconds"] = 7200
+    for p in (old_kill, long_run):
+        decision = decide(rec, p)
+        assert decision.action == EVICT and decision.reason == "OOM-killed soon after start"
+    rec["spec"]["updatePolicy"]["evictAfterOOMSeconds"] = 3600  # the old kill is now too old
+    assert decide(rec, old_kill).action == SKIP
+
+
 def test_in_place_resizes_all_containers_with_limits_in_proportion() -> None:
     target = {"cpu": "250m", "memory": "256Mi"}
     rec = vpa("InPlaceOrRecreate", target=target, upper=target)
