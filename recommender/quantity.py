@@ -42,6 +42,8 @@ def parse_decimal(value: str | int | float | Decimal) -> Decimal:
     """Parse a quantity exactly, e.g. ``"512Mi"`` -> ``Decimal(536870912)``."""
     if isinstance(value, bool):
         raise QuantityError(f"not a quantity: {value!r}")
+    if isinstance(value, dict | list | tuple | set):  # never its text: it may be 1,000 deep
+        raise QuantityError(f"not a quantity: a {type(value).__name__}")
     if isinstance(value, Decimal):
         return value
     if isinstance(value, int | float):
