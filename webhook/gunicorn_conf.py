@@ -14,6 +14,7 @@ from typing import Any
 
 from gunicorn import sock
 
+from webhook.arbiter import WebhookArbiter, report_listening
 from webhook.metrics import mark_worker_dead
 from webhook.settings import ServeSettings
 
@@ -75,21 +76,22 @@ def post_fork(server: Any, worker: Any) -> None:
     (at most :data:`SYNC_WAIT_SECONDS`), so the other workers take the connections meanwhile.
     """
     per_worker = server.cfg.reuse_port and hasattr(socket, "SO_REUSEPORT")
-    wait = per_worker and worker.app.watches_cluster
-    if wait:  # first, so that as few connections as possible reach the new socket
+    if per_worker:  # first, so that as few connections as possible reach the new socket
         for listener in worker.sockets:
             listener.close()
-    worker.app.start_worker()
+    worker.app.start_worker()  # a state file is loaded here, a cluster's caches start
     state = worker.app.state
-    if not wait or state is None:
-        return
-    deadline = time.monotonic() + SYNC_WAIT_SECONDS
-    while state.enabled and not state.ready and time.monotonic() < deadline:
-        worker.tmp.notify()  # the arbiter's heartbeat check: alive, only not listening yet
-        time.sleep(0.02)
-    if not state.ready:
-        server.log.warning("worker %s listens with its cluster caches not synced", worker.pid)
-    worker.sockets = sock.create_sockets(server.cfg, server.log)
+    if per_worker and worker.app.watches_cluster and state is not None:
+        deadline = time.monotonic() + SYNC_WAIT_SECONDS
+        while state.enabled and not state.ready and time.monotonic() < deadline:
+            worker.tmp.notify()  # the arbiter's heartbeat check: alive, only not listening yet
+            time.sleep(0.02)
+        if not state.ready:
+            server.log.warning("worker %s listens with its cluster caches not synced",
+                               worker.pid)
+    if per_worker:
+        worker.sockets = sock.create_sockets(server.cfg, server.log)
+    report_listening(server, worker.pid)  # a reload may now stop the worker this replaces
 
 
 def worker_exit(server: Any, worker: Any) -> None:
@@ -98,5 +100,7 @@ def worker_exit(server: Any, worker: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """In the arbiter: forget the dead worker's live gauges."""
+    """In the arbiter: forget the dead worker's live gauges and that it listened."""
     mark_worker_dead(worker.pid)
+    if isinstance(server, WebhookArbiter):
+        server.forget(worker.pid)

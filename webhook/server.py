@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -13,6 +14,7 @@ from gunicorn.app.base import BaseApplication
 
 from webhook import gunicorn_conf
 from webhook.app import create_app, refresh_cache_metrics
+from webhook.arbiter import WebhookArbiter
 from webhook.metrics import WebhookMetrics
 from webhook.settings import ServeSettings
 from webhook.state import ClusterState
@@ -108,6 +110,14 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
     def stop_worker(self) -> None:
         """Stop this worker's watch and metrics threads."""
         self._stop.set()
+
+    def run(self) -> None:
+        """Serve until stopped, under :class:`webhook.arbiter.WebhookArbiter`."""
+        try:
+            WebhookArbiter(self).run()
+        except RuntimeError as exc:  # as gunicorn's own run(): one line, exit status 1
+            print(f"tidal-webhook: error: {exc}", file=sys.stderr)
+            sys.exit(1)
 
     def load(self) -> Any:
         if self.state is None:  # not forked by an arbiter (e.g. a test calling load())

@@ -47,6 +47,8 @@ POLL_SECONDS = 0.005
 # always reopen one). Keeps the worker below gunicorn's worker_connections, where it would
 # stop accepting.
 MAX_IDLE = 256
+# Most connections a stopping worker takes from its queue before it closes its socket.
+DRAIN_LIMIT = 1024
 # How often the poller looks for connections past their deadline.
 EXPIRY_CHECK_SECONDS = 0.25
 
@@ -66,6 +68,24 @@ class LingeringThreadWorker(ThreadWorker):  # type: ignore[misc]
         super().init_process()
 
     # -- the poller (main thread) ---------------------------------------------------------
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        """As gthread; when stopping, also take what the kernel queued and close the
+        listening sockets at once. Each worker has its own socket (``reuse_port``): left open
+        while the worker finishes its requests, it would go on receiving new connections that
+        nobody accepts, all reset when it finally closes."""
+        if enabled or self.alive:
+            super().set_accept_enabled(enabled)
+            return
+        for listener in self.sockets:
+            for _ in range(DRAIN_LIMIT):
+                before = self.nr_conns
+                self.accept(listener)
+                if self.nr_conns == before:  # nothing (more) queued
+                    break
+        super().set_accept_enabled(False)
+        for listener in self.sockets:
+            listener.close()
 
     def accept(self, listener: Any) -> None:
         """Accept a connection and start its handshake (never blocks)."""
