@@ -10,25 +10,25 @@ Routes (everything but the health checks authenticated and authorised, see
   ``ExternalMetricValueList`` of the board's matching values.
 
 Each connection is served by its own thread, with the TLS handshake done there (an accepted
-socket never blocks the accept loop) under a timeout; at most ``max_connections`` at once, the
-rest are closed at accept.
+socket never blocks the accept loop); slow, stalled and idle clients are closed at their
+deadlines, and at the connection cap the oldest one not being served makes room
+(:mod:`recommender.httpserver`, limits :data:`LIMITS`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import socket
 import ssl
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from recommender.httpserver import ConnectionLimits, GuardedHandler, GuardedHTTPServer
 from recommender.metrics_api.auth import (
     Authenticator,
     Authorizer,
@@ -47,6 +47,9 @@ VERSION = "v1beta1"
 GROUP_VERSION = f"{GROUP}/{VERSION}"
 PREFIX = f"/apis/{GROUP_VERSION}"
 HEALTH = ("/healthz", "/livez", "/readyz")
+# The aggregator and the HPA controller keep a few connections alive (idle up to 90 s).
+LIMITS = ConnectionLimits(max_connections=128, handshake_seconds=5.0, request_seconds=10.0,
+                          idle_seconds=90.0, response_seconds=30.0)
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -60,25 +63,27 @@ def _group() -> dict[str, Any]:
             "preferredVersion": version}
 
 
-class MetricsApiServer(ThreadingHTTPServer):
-    """Serve ``board`` on ``(host, port)`` with ``cert``/``key``; start() runs a thread."""
+class MetricsApiServer(GuardedHTTPServer):
+    """Serve ``board`` on ``(host, port)`` with ``cert``/``key``; start() runs a thread.
 
-    daemon_threads = True
-    request_queue_size = 128
+    ``limits``: deadlines and the connection cap (:mod:`recommender.httpserver`);
+    ``max_connections`` and ``handshake_timeout_s`` override theirs.
+    """
 
     def __init__(
         self, board: MetricBoard, authenticator: Authenticator, authorizer: Authorizer,
         cert_file: str, key_file: str, host: str = "0.0.0.0", port: int = 6443,
-        max_connections: int = 512, handshake_timeout_s: float = 10.0,
-        idle_timeout_s: float = 90.0,
+        max_connections: int | None = None, handshake_timeout_s: float | None = None,
+        limits: ConnectionLimits = LIMITS,
     ) -> None:
         self.board, self.authorizer = board, authorizer
         self.authenticator = authenticator
         self.cert_file, self.key_file = cert_file, key_file
-        self.handshake_timeout_s, self.idle_timeout_s = handshake_timeout_s, idle_timeout_s
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self.context = self._context()
-        super().__init__((host, port), _Handler)
+        if max_connections is not None:
+            limits = replace(limits, max_connections=max_connections)
+        if handshake_timeout_s is not None:
+            limits = replace(limits, handshake_seconds=handshake_timeout_s)
+        super().__init__((host, port), _Handler, limits, tls=self._context())
 
     def _context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -98,27 +103,6 @@ class MetricsApiServer(ThreadingHTTPServer):
         self.shutdown()
         self.server_close()
 
-    # socketserver hooks: handshake in the connection's thread, connections bounded.
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            request.settimeout(self.handshake_timeout_s)
-            try:
-                tls = self.context.wrap_socket(request, server_side=True)
-            except (OSError, ssl.SSLError) as exc:
-                log.debug("TLS handshake with %s failed: %s", client_address, exc)
-                self.shutdown_request(request)
-                return
-            tls.settimeout(self.idle_timeout_s)
-            super().process_request_thread(tls, client_address)
-        finally:
-            self._slots.release()
-
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away mid-response is routine: one debug line, no traceback."""
         exc = sys.exc_info()[1]
@@ -127,13 +111,8 @@ class MetricsApiServer(ThreadingHTTPServer):
         else:
             log.error("serving %s: %r", client_address, exc)
 
-    def shutdown_request(self, request: Any) -> None:
-        with contextlib.suppress(OSError):
-            request.shutdown(socket.SHUT_WR)
-        request.close()
 
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(GuardedHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # a response's records leave at once (no delayed-ACK stall)
     server: MetricsApiServer

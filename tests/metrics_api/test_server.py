@@ -8,7 +8,6 @@ import json
 import socket
 import ssl
 import time
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,6 @@ from recommender.metrics_api.auth import Authenticator, Authorizer, RequestHeade
 from recommender.metrics_api.board import MetricBoard, MetricValue
 from recommender.metrics_api.selectors import SelectorError, parse_selector
 from recommender.metrics_api.server import MetricsApiServer
-from tests.e2e.pki import certificate_pem, issue_certificate, make_ca, write_pem
 
 NOW = 1_790_000_000.0
 
@@ -33,30 +31,6 @@ class Reviews:
         self.bodies.append(body)
         ok = body["spec"]["user"] in self.allowed
         return {**body, "status": {"allowed": ok, "reason": "RBAC: allowed" if ok else ""}}
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("pki")
-    proxy_ca, proxy_key = make_ca("front-proxy-ca")
-    cluster_ca, cluster_key = make_ca("cluster-ca")
-    files = {"proxy-ca.crt": certificate_pem(proxy_ca),
-             "cluster-ca.crt": certificate_pem(cluster_ca)}
-    leaves = {
-        "server": (cluster_ca, cluster_key, "tidal-metrics", True, ("127.0.0.1",)),
-        "proxy": (proxy_ca, proxy_key, "front-proxy-client", False, ()),
-        "other-proxy": (proxy_ca, proxy_key, "someone-else", False, ()),
-        "admin": (cluster_ca, cluster_key, "admin", False, ()),
-    }
-    for name, (ca, key, cn, server, ips) in leaves.items():
-        cert, leaf_key = issue_certificate(ca, key, cn, server=server, client=not server, ips=ips)
-        files[f"{name}.crt"], files[f"{name}.key"] = cert, leaf_key
-    stranger_ca, stranger_key = make_ca("stranger")
-    files["stranger.crt"], files["stranger.key"] = issue_certificate(
-        stranger_ca, stranger_key, "front-proxy-client", client=True)
-    for name, data in files.items():
-        write_pem(root / name, data, private=name.endswith(".key"))
-    return {name: root / name for name in files}
 
 
 @pytest.fixture()
