@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--access-log", action="store_true", help="log every request to stderr")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    serve.add_argument(
+        "--status-lease", metavar="NAMESPACE/NAME",
+        help="renew this Lease while serving with synced caches, as upstream's admission "
+        "controller does, so that upstream's vpa-updater runs beside this webhook (its "
+        "default: kube-system/vpa-admission-controller)",
+    )
     return parser
 
 
@@ -105,6 +111,7 @@ def serve(args: argparse.Namespace) -> int:
         noop_endpoint=args.noop_endpoint,
         access_log=args.access_log,
         log_level=args.log_level,
+        status_lease=args.status_lease,
     )
     settings.validate()
     ensure_port_free(settings.bind, settings.port)

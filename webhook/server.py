@@ -18,6 +18,7 @@ from webhook.arbiter import WebhookArbiter
 from webhook.metrics import WebhookMetrics
 from webhook.settings import ServeSettings
 from webhook.state import ClusterState
+from webhook.status_lease import StatusLease, parse_lease
 from webhook.tls import ReloadingContext
 from webhook.watch import load_api_client, start_informers
 
@@ -106,6 +107,12 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
             state.enabled = False
             return
         start_informers(api_client, state, self._stop)
+        if self.settings.status_lease:
+            from kubernetes import client
+
+            namespace, name = parse_lease(self.settings.status_lease)
+            StatusLease(client.CoordinationV1Api(api_client), namespace, name,
+                        lambda: state.ready, self._stop).start()
 
     def stop_worker(self) -> None:
         """Stop this worker's watch and metrics threads."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from webhook.status_lease import parse_lease
+
 DEFAULT_PORT = 8443
 # Two cores: two processes (a crash or GC pause in one leaves the other), four threads each.
 DEFAULT_WORKERS = 2
@@ -27,6 +29,7 @@ class ServeSettings:
     noop_endpoint: bool = False
     access_log: bool = False
     log_level: str = "info"
+    status_lease: str | None = None  # NAMESPACE/NAME of the Lease upstream's updater checks
 
     def validate(self) -> None:
         """Raise ValueError for settings that cannot work."""
@@ -39,6 +42,8 @@ class ServeSettings:
                 raise ValueError(f"{path}: no such file")
         if self.state_file is not None and not Path(self.state_file).is_file():
             raise ValueError(f"{self.state_file}: no such file")
+        if self.status_lease is not None:
+            parse_lease(self.status_lease)
 
     @property
     def address(self) -> str:

@@ -92,6 +92,14 @@ def list_functions(api_client: Any) -> dict[str, ListFn]:
     }
 
 
+def _short(exc: Exception) -> str:
+    """One line for an API error (the client's own text spans headers and body)."""
+    status = getattr(exc, "status", None)
+    if status is not None:
+        return f"{status} {getattr(exc, 'reason', '') or type(exc).__name__}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 class Informer(threading.Thread):
     """Keeps one kind of ``state`` current: list, then watch from the list's version."""
 
@@ -134,7 +142,7 @@ class Informer(threading.Thread):
                     continue
                 delay = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS) - 1)]
                 failures += 1
-                log.warning("%s cache: %s; retrying in %ss", self.kind, exc, delay)
+                log.warning("%s cache: %s; retrying in %ss", self.kind, _short(exc), delay)
                 self.stop.wait(delay)
 
     def _list(self) -> str:
