@@ -17,7 +17,15 @@ from recommender.vpa import GROUP as VPA_GROUP
 from recommender.vpa import PLURAL as VPA_PLURAL
 from recommender.vpa import parse_vpa, validate_vpa
 from webhook import review as rv
-from webhook.conflicts import duplicate_vpa, forecast_note, hpa_conflict, vpa_conflict
+from webhook.conflicts import (
+    Conflict,
+    duplicate_vpa,
+    find_conflict,
+    forecast_note,
+    hpa_conflict,
+    template_of,
+    vpa_conflict,
+)
 from webhook.hpa import parse_hpa
 from webhook.memo import PatchMemo
 from webhook.state import ClusterState
@@ -195,9 +203,12 @@ def _validate_hpa(request: AdmissionRequest, state: ClusterState) -> tuple[Admis
             uid, [f"tidal: HPA/VPA conflict checks skipped: {_no_state(state)}"]
         ), "skipped"
     vpas = [entry.vpa for entry in state.vpas(hpa.namespace)]
-    message = hpa_conflict(hpa, vpas)
-    if message:
-        return rv.deny(uid, message), "denied"
+    template = template_of(state, hpa.namespace, hpa.target_kind, hpa.target_name)
+    conflict = hpa_conflict(hpa, vpas, template)
+    if conflict:
+        if _conflicted_before(request, conflict, state):
+            return rv.allow(uid, conflict.warnings()), "allowed"
+        return rv.deny(uid, conflict.hpa_denial()), "denied"
     note = forecast_note(hpa, vpas)
     return rv.allow(uid, [note] if note else []), "allowed"
 
@@ -221,11 +232,39 @@ def _validate_vpa(request: AdmissionRequest, state: ClusterState) -> tuple[Admis
         ), "skipped"
     others = [entry.vpa for entry in state.vpas(vpa.namespace)]
     hpas = list(state.hpas(vpa.namespace))
-    message = duplicate_vpa(vpa, others) or vpa_conflict(vpa, hpas)
+    message = duplicate_vpa(vpa, others)
     if message:
         return rv.deny(uid, message), "denied"
+    ref = vpa.target_ref
+    template = template_of(state, vpa.namespace, ref.kind, ref.name) if ref else None
+    conflict = vpa_conflict(vpa, hpas, template) if template else None
+    if conflict:
+        if _conflicted_before(request, conflict, state):
+            return rv.allow(uid, conflict.warnings()), "allowed"
+        return rv.deny(uid, conflict.vpa_denial()), "denied"
     notes = [n for hpa in hpas if (n := forecast_note(hpa, [vpa]))]
     return rv.allow(uid, notes[:1]), "allowed"
+
+
+def _conflicted_before(request: AdmissionRequest, conflict: Conflict, state: ClusterState
+                       ) -> bool:
+    """Whether an UPDATE's ``oldObject`` was in conflict with the same partner already (as
+    objects applied before the webhook was installed, and updated by GitOps, are)."""
+    old = request.get("oldObject")
+    if request["operation"] != "UPDATE" or not isinstance(old, dict):
+        return False
+    old = _with_namespace(old, _namespace(request))
+    hpa, vpa = conflict.hpa, conflict.vpa
+    try:
+        if request["resource"].get("resource") == HPA[1]:
+            version = "v1" if request["kind"].get("version") == "v1" else "v2"
+            hpa = parse_hpa(old, version)
+        else:
+            vpa = parse_vpa(old)
+    except ValueError:
+        return False  # the old object was not valid: nothing to keep working
+    template = template_of(state, hpa.namespace, hpa.target_kind, hpa.target_name)
+    return find_conflict(hpa, vpa, template) is not None
 
 
 _VALIDATORS = {HPA: _validate_hpa, VPA: _validate_vpa}

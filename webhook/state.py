@@ -7,6 +7,7 @@ from objects shaped like the API's. Handlers only ever read it: no API call per 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -30,9 +31,10 @@ DEPLOYMENT = "Deployment"
 DAEMON_SET = "DaemonSet"
 NAMESPACE = "Namespace"  # their GPU_CLAIMS label only
 CLAIM_TEMPLATE = "ResourceClaimTemplate"  # names only (resource.k8s.io/v1, where served)
-# Controllers whose own controller is kept, to climb from pods to their workload
-# (recommender.owners); pods too, but only those that own a controller (a LeaderWorkerSet's
-# leader pod owns its workers' StatefulSet), fetched one by one (webhook.watch).
+# Controllers whose own controller (to climb from pods to their workload, recommender.owners)
+# and container names (to decide HPA/VPA conflicts, webhook.conflicts) are kept; pods too, but
+# only those that own a controller (a LeaderWorkerSet's leader pod owns its workers'
+# StatefulSet), fetched one by one (webhook.watch).
 OWNER_KINDS = (REPLICA_SET, JOB, STATEFUL_SET, DEPLOYMENT, DAEMON_SET)
 # Every kind the cache lists and watches.
 KINDS = (VPA_KIND, HPA_KIND, LIMIT_RANGE, *OWNER_KINDS, NAMESPACE, CLAIM_TEMPLATE)
@@ -61,6 +63,28 @@ def vpa_entry(obj: Mapping[str, Any]) -> VpaEntry:
     return VpaEntry(vpa, recs, str(annotations.get(GPU_CLAIMS) or ""))
 
 
+@dataclass(frozen=True)
+class Workload:
+    """What the cache keeps of a controller (or an owner pod): its own controller and the
+    names of the containers of the pods it makes (its pod template's; a pod's own)."""
+
+    controller: Owner | None
+    containers: tuple[str, ...] = ()
+
+
+def workload_entry(kind: str, obj: Mapping[str, Any]) -> Workload:
+    """Reduce a controller object (or a pod, ``kind`` POD) to a :class:`Workload`."""
+    spec = obj.get("spec") or {}
+    if kind != POD:
+        spec = ((spec.get("template") or {}) if isinstance(spec, Mapping) else {}).get("spec") \
+            or {}
+    containers = spec.get("containers") if isinstance(spec, Mapping) else None
+    # Interned: a cluster keeps ~10 ReplicaSets per Deployment, all with the same names.
+    names = tuple(sys.intern(c["name"]) for c in containers or []
+                  if isinstance(c, Mapping) and isinstance(c.get("name"), str))
+    return Workload(controller_ref(obj.get("metadata") or {}), names)
+
+
 def _reduce(kind: str, obj: Mapping[str, Any]) -> Any:
     """What the cache keeps of an object (small: clusters have many ReplicaSets)."""
     if kind == VPA_KIND:
@@ -75,7 +99,7 @@ def _reduce(kind: str, obj: Mapping[str, Any]) -> Any:
         return str(((obj.get("metadata") or {}).get("labels") or {}).get(GPU_CLAIMS) or "")
     if kind == CLAIM_TEMPLATE:
         return True
-    return controller_ref(obj.get("metadata") or {})
+    return workload_entry(kind, obj)
 
 
 def _by_target(bucket: Mapping[str, VpaEntry]) -> dict[tuple[str, str], list[VpaEntry]]:
@@ -171,8 +195,9 @@ class ClusterState:
             return
         pods = self._objects[POD]
         for namespace, bucket in objects.items():
-            for owner in bucket.values():
-                if isinstance(owner, Owner) and owner.kind == POD and owner.group == "" \
+            for workload in bucket.values():
+                owner = workload.controller
+                if owner is not None and owner.kind == POD and owner.group == "" \
                         and owner.name not in pods.get(namespace, {}):
                     self.wanted_pods.add((namespace, owner.name))
 
@@ -240,12 +265,17 @@ class ClusterState:
         """The ``spec.limits`` lists of a namespace's LimitRanges."""
         return self._values(LIMIT_RANGE, namespace)
 
+    def workload(self, namespace: str, kind: str, name: str) -> Workload | None:
+        """A cached controller or owner pod (None: not present, or its kind not cached)."""
+        if kind not in OWNER_KINDS and kind != POD:
+            return None
+        result: Workload | None = self._objects[kind].get(namespace, {}).get(name)
+        return result
+
     def controller_of(self, namespace: str, owner: Owner) -> Owner | None:
         """The controller of a cached controller or owner pod (None: none, or not cached)."""
-        if owner.kind not in OWNER_KINDS and owner.kind != POD:
-            return None
-        result: Owner | None = self._objects[owner.kind].get(namespace, {}).get(owner.name)
-        return result
+        workload = self.workload(namespace, owner.kind, owner.name)
+        return workload.controller if workload is not None else None
 
     def gpu_claims_label(self, namespace: str) -> str:
         """The namespace's GPU_CLAIMS label ("" when unset or unknown)."""

@@ -151,8 +151,9 @@ def test_the_demo_examples_pass_tidals_own_webhook() -> None:
     import yaml
 
     from recommender.vpa import parse_vpa
-    from webhook.conflicts import hpa_conflict, vpa_conflict
+    from webhook.conflicts import hpa_conflict, template_of, vpa_conflict
     from webhook.hpa import parse_hpa
+    from webhook.state import ClusterState
 
     root = Path(__file__).resolve().parents[2] / "examples"
     docs = [d for f in ("demo-vpas.yaml", "demo-workloads.yaml")
@@ -160,5 +161,9 @@ def test_the_demo_examples_pass_tidals_own_webhook() -> None:
     vpas = [parse_vpa(d) for d in docs if d["kind"] == "VerticalPodAutoscaler"]
     hpas = [parse_hpa(d) for d in docs if d["kind"] == "HorizontalPodAutoscaler"]
     assert vpas and hpas
-    assert [vpa_conflict(v, hpas) for v in vpas] == [None] * len(vpas)
-    assert [hpa_conflict(h, vpas) for h in hpas] == [None] * len(hpas)
+    state = ClusterState.from_objects(docs)
+    for hpa in hpas:  # decided from the demo's own pod templates
+        template = template_of(state, hpa.namespace, hpa.target_kind, hpa.target_name)
+        assert template.containers, hpa
+        assert hpa_conflict(hpa, vpas, template) is None
+        assert [vpa_conflict(v, [hpa], template) for v in vpas] == [None] * len(vpas)

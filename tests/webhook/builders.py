@@ -207,6 +207,27 @@ def replica_set(
     }
 
 
+def workload(
+    name: str = "web", *containers: str, kind: str = "Deployment", namespace: str = "default"
+) -> dict:
+    """A Deployment (or another ``kind`` with a pod template) of ``containers``."""
+    group = "batch/v1" if kind in ("Job", "CronJob") else "apps/v1"
+    names = containers or ("app",)
+    return {
+        "apiVersion": group,
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [container(c) for c in names]},
+            },
+        },
+    }
+
+
 def job(name: str, cronjob: str | None = None, namespace: str = "default") -> dict:
     meta: dict[str, Any] = {"name": name, "namespace": namespace}
     if cronjob:

@@ -11,9 +11,11 @@ from .helpers import run
 
 EXAMPLE = (
     "HorizontalPodAutoscaler default/web scales Deployment/web on cpu utilization, but "
-    "VerticalPodAutoscaler default/web-vpa (updateMode Recreate) also controls cpu of "
-    "Deployment/web. Scale the HPA on a custom or external metric such as tidal_forecast, set "
-    "the VPA's controlledResources to [memory], or set its updateMode to Off."
+    "VerticalPodAutoscaler default/web-vpa (updateMode Recreate) also controls cpu of container "
+    "app in Deployment/web (the VPA has no containerPolicies, so it sizes cpu and memory by "
+    "default). Scale the HPA on a custom or external metric such as tidal_forecast, add "
+    '{containerName: "*", controlledResources: ["memory"]} to the VPA\'s containerPolicies, or '
+    "set its updateMode to Off."
 )
 
 
@@ -31,7 +33,7 @@ def denied(response: dict) -> str:
 
 def test_hpa_on_cpu_against_active_vpa_is_denied_with_the_documented_message() -> None:
     hpa = b.hpa_v2(metrics=[b.resource_metric("cpu")])
-    assert denied(validate(hpa, [b.vpa()])) == EXAMPLE
+    assert denied(validate(hpa, [b.vpa(), b.workload("web", "app")])) == EXAMPLE
 
 
 @pytest.mark.parametrize("mode", ["Auto", "Recreate", "Initial", "InPlaceOrRecreate", "InPlace"])
@@ -96,11 +98,12 @@ def test_hpa_on_both_resources_suggests_update_mode_off() -> None:
 def test_vpa_mirror_case_is_denied() -> None:
     message = denied(validate(b.vpa(), [b.hpa_v2(metrics=[b.resource_metric("cpu")])]))
     assert message == (
-        "VerticalPodAutoscaler default/web-vpa (updateMode Recreate) controls cpu of "
-        "Deployment/web, but HorizontalPodAutoscaler default/web already scales Deployment/web "
-        "on cpu utilization. Set the VPA's controlledResources to [memory], or set its "
-        "updateMode to Off, or scale the HPA on a custom or external metric such as "
-        "tidal_forecast."
+        "VerticalPodAutoscaler default/web-vpa (updateMode Recreate) controls cpu of every "
+        "container in Deployment/web (the VPA has no containerPolicies, so it sizes cpu and "
+        "memory by default), but HorizontalPodAutoscaler default/web already scales "
+        'Deployment/web on cpu utilization. Add {containerName: "*", controlledResources: '
+        '["memory"]} to the VPA\'s containerPolicies, or set its updateMode to Off, or scale the '
+        "HPA on a custom or external metric such as tidal_forecast."
     )
     memory_only = b.vpa(policies=[{"containerName": "*", "controlledResources": ["memory"]}])
     assert validate(memory_only, [b.hpa_v2()])["allowed"] is True
