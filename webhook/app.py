@@ -104,9 +104,11 @@ def refresh_cache_metrics(state: ClusterState, metrics: WebhookMetrics) -> None:
 
 
 def create_app(
-    state: ClusterState, metrics: WebhookMetrics | None = None, *, noop_endpoint: bool = False
+    state: ClusterState, metrics: WebhookMetrics | None = None, *, noop_endpoint: bool = False,
+    notices: Callable[[], list[str]] = list,
 ) -> Flask:
-    """Build the app around an injected cluster state (and metrics).
+    """Build the app around an injected cluster state (and metrics); ``notices``: what
+    ``/readyz`` also says (upstream's admission controller registered beside this one).
 
     ``noop_endpoint`` adds ``POST /noop``, an AdmissionReview echo that does no work: the floor
     the load benchmark compares the handlers against.
@@ -157,7 +159,8 @@ def create_app(
         if not state.enabled:
             return _json({"status": "ready", "cluster": "none: admissions allowed unchanged"})
         if state.ready:
-            return _json({"status": "ready"})
+            said = notices()
+            return _json({"status": "ready", **({"warnings": said} if said else {})})
         return _json({"status": "caches not synced"}, 503)
 
     @app.get("/metrics")

@@ -75,6 +75,12 @@ class WebhookMetrics:
             multiprocess_mode="livemin",
         )
 
+        self.upstream = Gauge(
+            "tidal_webhook_upstream_admission_controller",
+            "1 when upstream's vpa-admission-controller is registered beside this webhook",
+            registry=reg,
+            multiprocess_mode="livemax",
+        )
         self.memo = Gauge(
             "tidal_webhook_pod_patch_memo_lookups",
             "Pod patch lookups in the per-template memo since each live worker started",

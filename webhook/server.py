@@ -20,6 +20,7 @@ from webhook.settings import ServeSettings
 from webhook.state import ClusterState
 from webhook.status_lease import StatusLease, parse_lease
 from webhook.tls import ReloadingContext
+from webhook.upstream import UpstreamCheck
 from webhook.watch import load_api_client, start_informers
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         self.settings = settings
         self.tls = ReloadingContext(settings.cert, settings.key)
         self.state: ClusterState | None = None
+        self.upstream: UpstreamCheck | None = None
         self.metrics: WebhookMetrics | None = None
         self._stop = threading.Event()
         if settings.state_file is None and not settings.no_cluster:
@@ -84,6 +86,7 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         def refresh() -> None:
             while not self._stop.wait(METRICS_REFRESH_SECONDS):
                 refresh_cache_metrics(state, metrics)
+                metrics.upstream.set(1 if self.upstream and self.upstream.names else 0)
 
         refresh_cache_metrics(state, metrics)
         threading.Thread(target=refresh, name="cache-metrics", daemon=True).start()
@@ -107,9 +110,13 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
             state.enabled = False
             return
         start_informers(api_client, state, self._stop)
-        if self.settings.status_lease:
-            from kubernetes import client
+        from kubernetes import client
 
+        self.upstream = UpstreamCheck(
+            client.AdmissionregistrationV1Api(api_client).list_mutating_webhook_configuration,
+            self._stop)
+        self.upstream.start()
+        if self.settings.status_lease:
             namespace, name = parse_lease(self.settings.status_lease)
             StatusLease(client.CoordinationV1Api(api_client), namespace, name,
                         lambda: state.ready, self._stop).start()
@@ -130,4 +137,10 @@ class WebhookServer(BaseApplication):  # type: ignore[misc]
         if self.state is None:  # not forked by an arbiter (e.g. a test calling load())
             self.start_worker()
         assert self.state is not None
-        return create_app(self.state, self.metrics, noop_endpoint=self.settings.noop_endpoint)
+        return create_app(self.state, self.metrics, noop_endpoint=self.settings.noop_endpoint,
+                          notices=self.notices)
+
+    def notices(self) -> list[str]:
+        """What /readyz says besides its status."""
+        said = self.upstream.notice if self.upstream is not None else ""
+        return [said] if said else []
