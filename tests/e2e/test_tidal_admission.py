@@ -34,8 +34,9 @@ from tests.e2e.tidal_stack import (
     webhook_stack,
     write_file,
 )
-from webhook.conflicts import hpa_conflict, vpa_conflict
+from webhook.conflicts import hpa_conflict, template_of, vpa_conflict
 from webhook.hpa import parse_hpa
+from webhook.state import ClusterState
 
 pytestmark = pytest.mark.e2e
 
@@ -167,6 +168,14 @@ def _denied(cluster: KubeCluster, namespace: str, obj: Mapping[str, Any]) -> boo
     return code != 0 and f'admission webhook "{VALIDATING_WEBHOOK}" denied' in stderr
 
 
+def _accepted(cluster: KubeCluster, namespace: str, obj: Mapping[str, Any]) -> bool:
+    return dry_run(cluster, namespace, obj)[0] == 0
+
+
+# Deployments api and queue do not exist: their containers are unknown to the webhook.
+NO_WORKLOADS = ClusterState.from_objects([])
+
+
 def test_hpa_conflicting_with_an_active_vpa_is_denied(
     kube_cluster: KubeCluster, autoscalers: str, tmp_path: Path
 ) -> None:
@@ -179,8 +188,11 @@ def test_hpa_conflicting_with_an_active_vpa_is_denied(
     proc = _apply_file(kube_cluster, namespace, path)
 
     stored_vpa = kube_cluster.get_json("verticalpodautoscaler", "api", "-n", namespace)
-    message = hpa_conflict(parse_hpa(in_namespace(conflicting, namespace)), [parse_vpa(stored_vpa)])
-    assert message is not None
+    conflict = hpa_conflict(parse_hpa(in_namespace(conflicting, namespace)),
+                            [parse_vpa(stored_vpa)],
+                            template_of(NO_WORKLOADS, namespace, "Deployment", "api"))
+    assert conflict is not None
+    message = conflict.hpa_denial()
     assert f"HorizontalPodAutoscaler {namespace}/api" in message
     assert f"VerticalPodAutoscaler {namespace}/api" in message
     assert proc.returncode == 1
@@ -200,8 +212,12 @@ def test_vpa_conflicting_with_an_existing_hpa_is_denied(
     proc = _apply_file(kube_cluster, namespace, path)
 
     stored_hpa = kube_cluster.get_json("hpa.v2.autoscaling", "queue", "-n", namespace)
-    message = vpa_conflict(parse_vpa(in_namespace(conflicting, namespace)), [parse_hpa(stored_hpa)])
-    assert message is not None and "memory" in message
+    conflict = vpa_conflict(parse_vpa(in_namespace(conflicting, namespace)),
+                            [parse_hpa(stored_hpa)],
+                            template_of(NO_WORKLOADS, namespace, "Deployment", "queue"))
+    assert conflict is not None
+    message = conflict.vpa_denial()
+    assert "memory" in message
     assert proc.returncode == 1
     assert proc.stderr == denial(path, message)
     assert kube_cluster.kubectl("get", "vpa", "queue", "-n", namespace).returncode != 0
@@ -240,6 +256,90 @@ def test_compatible_hpa_and_vpa_are_accepted(
     assert proc.stderr == ""
     stored = kube_cluster.get_json("hpa.v2.autoscaling", "worker", "-n", namespace)
     assert stored["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+
+
+def _on_app_cpu_only(name: str, target: str) -> dict[str, Any]:
+    """A VPA whose only policy sizes container ``app``, for cpu only."""
+    obj = vpa(name, target)
+    obj["spec"]["resourcePolicy"] = {
+        "containerPolicies": [{"containerName": "app", "controlledResources": ["cpu"]}]}
+    return obj
+
+
+APP = container("app", {"cpu": "50m", "memory": "32Mi"})
+SIDECAR = container("sidecar", {"cpu": "10m", "memory": "16Mi"})
+
+
+def _seen(cluster: KubeCluster, namespace: str, target: str) -> None:
+    """Wait until the webhook holds the VPA (an HPA on cpu is denied) and the Deployment's
+    template (before it, its containers are unknown and an HPA on memory is denied too)."""
+    wait_for_webhook(lambda: _denied(cluster, namespace, hpa("probe", target, "cpu")),
+                     "the VPA to be seen")
+    wait_for_webhook(lambda: _accepted(cluster, namespace, hpa("probe", target, "memory")),
+                     "the Deployment to be seen", confirmations=4)
+
+
+def test_hpa_on_memory_beside_a_cpu_only_vpa_on_the_only_container_is_accepted(
+    kube_cluster: KubeCluster, autoscalers: str, tmp_path: Path
+) -> None:
+    namespace = autoscalers
+    apply(kube_cluster, namespace, deployment("solo", [APP], replicas=1),
+          _on_app_cpu_only("solo", "solo"))
+    _seen(kube_cluster, namespace, "solo")
+    path = write_file(tmp_path, "hpa.yaml", hpa("solo", "solo", "memory"))
+
+    proc = _apply_file(kube_cluster, namespace, path)
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert proc.stdout == "horizontalpodautoscaler.autoscaling/solo created\n"
+
+
+def test_gitops_update_of_an_hpa_already_in_conflict_is_allowed_with_a_warning(
+    kube_cluster: KubeCluster, autoscalers: str, tmp_path: Path
+) -> None:
+    namespace = autoscalers
+    apply(kube_cluster, namespace, deployment("pair", [APP], replicas=1),
+          _on_app_cpu_only("pair", "pair"))
+    _seen(kube_cluster, namespace, "pair")
+    apply(kube_cluster, namespace, hpa("pair", "pair", "memory"))
+    # A sidecar added to the Deployment (which Tidal does not validate) makes the conflict:
+    # the VPA sizes the sidecar's memory by default.
+    apply(kube_cluster, namespace, deployment("pair", [APP, SIDECAR], replicas=1))
+    wait_for_webhook(lambda: _denied(kube_cluster, namespace, hpa("probe", "pair", "memory")),
+                     "the sidecar to be seen", confirmations=4)
+    updated = hpa("pair", "pair", "memory")
+    updated["spec"]["maxReplicas"] = 8
+    path = write_file(tmp_path, "hpa.yaml", updated)
+
+    proc = _apply_file(kube_cluster, namespace, path)
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == (
+        "Warning: HPA pair scales Deployment/pair on memory, which VPA pair also sizes: they "
+        "conflict\n"
+        "Warning: allowed: they conflicted before this update too (a new conflict is denied)\n"
+        'Warning: fix: add {containerName: "*", controlledResources: ["cpu"]} to VPA pair\'s '
+        "containerPolicies\n"
+        "Warning: or set VPA pair's updateMode to Off, or scale HPA pair on a custom or external "
+        "metric (tidal_forecast)\n"
+    )
+    assert proc.stdout == "horizontalpodautoscaler.autoscaling/pair configured\n"
+    stored = kube_cluster.get_json("hpa.v2.autoscaling", "pair", "-n", namespace)
+    assert stored["spec"]["maxReplicas"] == 8
+
+    # A new HPA on the same workload is a new conflict: denied, with the precise fix.
+    path = write_file(tmp_path, "hpa-2.yaml", hpa("pair-2", "pair", "memory"))
+    proc = _apply_file(kube_cluster, namespace, path)
+    assert proc.returncode == 1
+    assert proc.stderr == denial(path, (
+        f"HorizontalPodAutoscaler {namespace}/pair-2 scales Deployment/pair on memory "
+        f"utilization, but VerticalPodAutoscaler {namespace}/pair (updateMode Recreate) also "
+        "controls memory of container sidecar in Deployment/pair (sidecar has no "
+        "containerPolicies entry, so the VPA sizes its cpu and memory by default). Scale the "
+        "HPA on a custom or external metric such as tidal_forecast, add {containerName: \"*\", "
+        "controlledResources: [\"cpu\"]} to the VPA's containerPolicies, or set its updateMode "
+        "to Off."))
 
 
 def test_the_webhook_configurations_mirror_the_manifests(
