@@ -81,6 +81,19 @@ class ContainerPolicy:
     memory_aggregation_interval_count: int | None = None
 
 
+TARGET_HIGHER, TARGET_LOWER = "TargetHigherThanRequests", "TargetLowerThanRequests"
+CHANGE_REQUIREMENTS = (TARGET_HIGHER, TARGET_LOWER)
+
+
+@dataclass(frozen=True)
+class EvictionRequirement:
+    """``updatePolicy.evictionRequirements[]``: the updater acts on a pod only when, for some
+    of ``resources``, the target is higher (or lower) than the request."""
+
+    resources: tuple[str, ...]
+    change: str
+
+
 @dataclass(frozen=True)
 class Vpa:
     """A VerticalPodAutoscaler, reduced to what the recommender and webhook use."""
@@ -94,6 +107,7 @@ class Vpa:
     creation_timestamp: str = ""
     startup_boost: StartupBoost | None = None
     evict_after_oom_s: float | None = None  # AEP-8026; None: the updater's global threshold
+    eviction_requirements: tuple[EvictionRequirement, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -200,6 +214,9 @@ def parse_vpa(obj: Mapping[str, Any]) -> Vpa:
         creation_timestamp=str(meta.get("creationTimestamp") or ""),
         startup_boost=parse_boost(spec.get("startupBoost")),
         evict_after_oom_s=None if evict_after is None else float(evict_after),
+        eviction_requirements=tuple(
+            EvictionRequirement(tuple(r.get("resources") or ()), str(r["changeRequirement"]))
+            for r in (spec.get("updatePolicy") or {}).get("evictionRequirements") or []),
         raw=obj,
     )
 
@@ -228,6 +245,31 @@ def _enum(path: str, value: Any, allowed: tuple[str, ...], errors: list[str]) ->
     if value is not None and value not in allowed:
         supported = ", ".join(f'"{a}"' for a in allowed)
         errors.append(f'{path}: Unsupported value: "{value}": supported values: {supported}')
+
+
+def _check_eviction_requirements(raw: Any, errors: list[str]) -> None:
+    """``updatePolicy.evictionRequirements``: as upstream's CRD schema validates it."""
+    path = "spec.updatePolicy.evictionRequirements"
+    if raw is None:
+        return
+    if not isinstance(raw, list):
+        errors.append(f"{path}: must be a list")
+        return
+    for i, item in enumerate(raw):
+        where = f"{path}[{i}]"
+        if not isinstance(item, Mapping):
+            errors.append(f"{where}: must be an object")
+            continue
+        change = item.get("changeRequirement")
+        if change is None:
+            errors.append(f"{where}.changeRequirement: Required value")
+        _enum(f"{where}.changeRequirement", change, CHANGE_REQUIREMENTS, errors)
+        resources = item.get("resources")
+        if not isinstance(resources, list) or not resources:
+            errors.append(f"{where}.resources: Required value: a list of cpu and/or memory")
+            continue
+        for j, resource in enumerate(resources):
+            _enum(f"{where}.resources[{j}]", resource, ("cpu", "memory"), errors)
 
 
 def _check_boost(path: str, raw: Any, errors: list[str]) -> None:
@@ -318,6 +360,7 @@ def validate_vpa(obj: Mapping[str, Any]) -> list[str]:
         errors.append("spec.updatePolicy.minReplicas: minReplicas has to be positive")
     _check_int("spec.updatePolicy.evictAfterOOMSeconds", update.get("evictAfterOOMSeconds"),
                INT32_MAX, errors)  # fmt: skip
+    _check_eviction_requirements(update.get("evictionRequirements"), errors)
     _check_boost("spec.startupBoost", spec.get("startupBoost"), errors)
     recommenders = spec.get("recommenders") or []
     if len(recommenders) > 1:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recommender.quantity import CPU, MEMORY
-from recommender.vpa import IN_PLACE_MODES, Vpa
+from recommender.vpa import IN_PLACE_MODES, TARGET_HIGHER, TARGET_LOWER, Vpa
 from updater.boost import boosted_containers, remaining_s, unboosted
 from updater.pods import (
     COMPUTE,
@@ -230,6 +230,11 @@ def decide_pod(
                      "than the node; retried only when the target drops below it")  # fmt: skip
     if why is None and not infeasible:
         return _skip(pod, vpa, "within_bounds", "requests within bounds and near the target")
+    if not requirements_met(pod, vpa, wanted_requests):
+        return _skip(pod, vpa, "eviction_requirements", "no container meets the VPA's "
+                     "evictionRequirements (" + ", ".join(
+                         f"{r.change} for {'/'.join(r.resources)}"
+                         for r in vpa.eviction_requirements) + ")")
     if not in_place:
         return Decision(pod, vpa, EVICT, why or "", changes, prio)
     if infeasible and mode not in EVICTING_MODES and not _any_lower(changes):
@@ -238,6 +243,31 @@ def decide_pod(
     if extended and mode in EVICTING_MODES:
         return Decision(pod, vpa, EVICT, "GPUs change only with a new pod", changes, prio)
     return _resize(pod, vpa, changes, prio, why or "", settings, now, memory_use or {}, tide)
+
+
+def requirements_met(pod: PodView, vpa: Vpa, wanted: Mapping[str, Resources]) -> bool:
+    """``updatePolicy.evictionRequirements``, as upstream's updater applies them to every
+    update: some container with a target meets them all. A container meets a requirement
+    when the target is higher (or lower) than its request for at least one of its resources;
+    a container without both a cpu and a memory request meets them."""
+    if not vpa.eviction_requirements:
+        return True
+    for container in pod.containers:
+        target = wanted.get(container.name)
+        if target is None:
+            continue
+        if "cpu" not in container.requests or "memory" not in container.requests:
+            return True
+        if all(any(_direction(container.requests.get(r, 0.0), target.get(r, 0.0), req.change)
+                   for r in req.resources) for req in vpa.eviction_requirements):
+            return True
+    return False
+
+
+def _direction(request: float, target: float, change: str) -> bool:
+    now, then = round(request * 1000), round(target * 1000)  # milli-units, as upstream
+    return then > now if change == TARGET_HIGHER else then < now if change == TARGET_LOWER \
+        else False
 
 
 def _unboost(

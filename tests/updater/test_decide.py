@@ -274,3 +274,26 @@ def test_in_place_modes_follow_the_next_hours_targets() -> None:
     # An evicting mode's new pod is sized by the webhook from the status: held targets only.
     frozen = decide(_with_next_hours(vpa("Recreate", target=held), rising), pod())
     assert frozen.action == SKIP
+
+
+def test_eviction_requirements_only_let_the_chosen_direction_through() -> None:
+    """``updatePolicy.evictionRequirements`` as upstream's updater applies them: a VPA that
+    only scales up leaves a pod whose target is below its requests alone."""
+    up_only = {"evictionRequirements": [
+        {"resources": ["cpu", "memory"], "changeRequirement": "TargetHigherThanRequests"}]}
+    higher = vpa("Recreate", target={"cpu": "2", "memory": "512Mi"}, lower=BELOW,
+                 update_policy=up_only)
+    assert decide(higher, pod()).action == EVICT  # cpu 500m -> 2: higher
+    below = {"cpu": "100m", "memory": "128Mi"}
+    lower = vpa("Recreate", target=below, upper={"cpu": "200m", "memory": "200Mi"},
+                update_policy=up_only)
+    decision = decide(lower, pod())
+    assert (decision.action, decision.skip_kind) == (SKIP, "eviction_requirements")
+    assert decision.reason == ("no container meets the VPA's evictionRequirements "
+                               "(TargetHigherThanRequests for cpu/memory)")
+    down_only = {"evictionRequirements": [
+        {"resources": ["cpu"], "changeRequirement": "TargetLowerThanRequests"}]}
+    assert decide(vpa("Recreate", target=below, upper={"cpu": "200m", "memory": "200Mi"},
+                      update_policy=down_only), pod()).action == EVICT
+    assert decide(vpa("InPlaceOrRecreate", target={"cpu": "2", "memory": "512Mi"},
+                      lower=BELOW, update_policy=down_only), pod()).action == SKIP

@@ -216,6 +216,15 @@ PER_VPA = "spec.resourcePolicy.containerPolicies[0]"
         ({"updatePolicy": {"evictAfterOOMSeconds": 0}},
          "spec.updatePolicy.evictAfterOOMSeconds: Invalid value: 0: must be greater than or "
          "equal to 1"),
+        ({"updatePolicy": {"evictionRequirements": [
+            {"resources": ["cpu"], "changeRequirement": "TargetHigher"}]}},
+         'spec.updatePolicy.evictionRequirements[0].changeRequirement: Unsupported value: '
+         '"TargetHigher": supported values: "TargetHigherThanRequests", '
+         '"TargetLowerThanRequests"'),
+        ({"updatePolicy": {"evictionRequirements": [
+            {"resources": ["gpu"], "changeRequirement": "TargetLowerThanRequests"}]}},
+         'spec.updatePolicy.evictionRequirements[0].resources[0]: Unsupported value: "gpu": '
+         'supported values: "cpu", "memory"'),
     ],
 )
 def test_invalid_per_vpa_configuration_is_denied_naming_the_field(
