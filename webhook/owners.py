@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from recommender.owners import Owner, controller_ref, owner_chain
+from recommender.owners import POD, Owner, controller_ref, owner_chain
 from webhook.state import REPLICA_SET, ClusterState
 
 POD_TEMPLATE_HASH = "pod-template-hash"
@@ -38,6 +38,8 @@ def controller_chain(pod: Mapping[str, Any], namespace: str, state: ClusterState
                 and not state.knows(owner.kind, namespace, owner.name):
             # The watch may lag a ReplicaSet created milliseconds before its first pod.
             parent = _deployment_by_name(pod, owner)
+        if parent is None and owner.kind == POD and not owner.group:
+            parent = state.fetch_owner_pod(namespace, owner.name)
         return parent
 
     return owner_chain(first, parent_of)

@@ -1,16 +1,19 @@
 """The cluster state the admission handlers read: an injectable, thread-safe cache.
 
 Watch threads (:mod:`webhook.watch`) fill it in a server; tests and ``--state-file`` fill it
-from objects shaped like the API's. Handlers only ever read it: no API call per admission.
+from objects shaped like the API's. Handlers read it, with one exception: a pod that owns a
+controller (a LeaderWorkerSet's leader), not yet fetched in the background, is read once at
+admission (:meth:`ClusterState.fetch_owner_pod`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +42,7 @@ OWNER_KINDS = (REPLICA_SET, JOB, STATEFUL_SET, DEPLOYMENT, DAEMON_SET)
 # Every kind the cache lists and watches.
 KINDS = (VPA_KIND, HPA_KIND, LIMIT_RANGE, *OWNER_KINDS, NAMESPACE, CLAIM_TEMPLATE)
 CLUSTER = ""  # the bucket of cluster-scoped objects (namespaces)
+OWNER_POD_RETRY_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,9 @@ class ClusterState:
         self._vpa_targets: dict[str, dict[tuple[str, str], list[VpaEntry]]] = {}
         # Pods named as the controller of a cached controller, not yet fetched (webhook.watch).
         self.wanted_pods: set[tuple[str, str]] = set()
+        # Reads one pod from the API (set by webhook.watch); see fetch_owner_pod.
+        self.read_pod: Callable[[str, str], Mapping[str, Any] | None] | None = None
+        self._pod_reads: dict[tuple[str, str], float] = {}
 
     @classmethod
     def from_objects(cls, objects: Iterable[Mapping[str, Any]]) -> ClusterState:
@@ -200,6 +207,27 @@ class ClusterState:
                 if owner is not None and owner.kind == POD and owner.group == "" \
                         and owner.name not in pods.get(namespace, {}):
                     self.wanted_pods.add((namespace, owner.name))
+
+    def fetch_owner_pod(self, namespace: str, name: str) -> Owner | None:
+        """The controller of a pod that owns a cached controller, read now because the
+        background fetch has not read it yet (a LeaderWorkerSet's workers are created right
+        after their StatefulSet). Each pod is read at most once per
+        :data:`OWNER_POD_RETRY_SECONDS`; a failed read is None."""
+        key = (namespace, name)
+        now = time.monotonic()
+        if self.read_pod is None or name in self._objects[POD].get(namespace, {}) \
+                or now - self._pod_reads.get(key, -math.inf) < OWNER_POD_RETRY_SECONDS:
+            return None
+        self._pod_reads[key] = now
+        try:
+            obj = self.read_pod(namespace, name)
+        except Exception as exc:  # the API failed: the pod is admitted as its chain allows
+            log.info("owner pod %s/%s not read: %s", namespace, name, exc)
+            return None
+        if obj is None:
+            return None
+        self.upsert(POD, obj)
+        return self.controller_of(namespace, Owner(POD, name))
 
     def take_wanted_pods(self) -> list[tuple[str, str]]:
         """The owner pods to fetch (each handed out once)."""

@@ -225,4 +225,12 @@ def start_informers(
 
     for kind, list_fn in list_functions(api_client).items():
         Informer(kind, list_fn, state, stop, on_change).start()
-    OwnerPods(client.CoreV1Api(api_client).read_namespaced_pod, state, stop).start()
+    read_pod: Callable[..., Any] = client.CoreV1Api(api_client).read_namespaced_pod
+
+    def read_now(namespace: str, name: str) -> Any:
+        """At admission, for a pod the background fetch has not read yet: 1 s at most."""
+        reply = read_pod(name, namespace, _preload_content=False, _request_timeout=1.0)
+        return json.loads(reply.data)
+
+    state.read_pod = read_now
+    OwnerPods(read_pod, state, stop).start()

@@ -173,8 +173,15 @@ def test_custom_scalable_workloads_are_sized_and_counted(kube_cluster: KubeClust
                                                            "llm-worker")),
                      "the webhook to resolve a worker through its leader pod")
     scale(kube_cluster, ns, "statefulset/llm-0", 2)
-    created = [leader, *pods(kube_cluster, ns, "llm-worker", 2),
-               *pods(kube_cluster, ns, "shop", 2)]
+    workers = pods(kube_cluster, ns, "llm-worker", 2)
+    # A second group whose workers come at once, as the LWS controller makes them: the
+    # webhook reads the new leader pod when the first worker is admitted, if not fetched yet.
+    scale(kube_cluster, ns, "statefulset/llm", 2)
+    leaders = pods(kube_cluster, ns, "llm-leader", 2)
+    second = next(p for p in leaders if p["metadata"]["name"] == "llm-1")
+    create(kube_cluster, ns, stateful_set("llm-1", "llm-worker", 2, second))
+    workers = pods(kube_cluster, ns, "llm-worker", 4)
+    created = [*leaders, *workers, *pods(kube_cluster, ns, "shop", 2)]
     for pod in created:
         requests = pod["spec"]["containers"][0]["resources"]["requests"]
         assert requests == {"cpu": "500m", "memory": "128Mi"}, pod["metadata"]["name"]
@@ -188,9 +195,8 @@ def test_custom_scalable_workloads_are_sized_and_counted(kube_cluster: KubeClust
         view = rec.load_view()
         workloads = {p.name: p.workload for p in view.pods}
         assert workloads == {
-            leader["metadata"]["name"]: "LeaderWorkerSet/llm", "llm-0-0": "LeaderWorkerSet/llm",
-            "llm-0-1": "LeaderWorkerSet/llm",
-            **{p["metadata"]["name"]: "Rollout/shop" for p in created[3:]}}
+            **{p["metadata"]["name"]: "LeaderWorkerSet/llm" for p in [*leaders, *workers]},
+            **{p["metadata"]["name"]: "Rollout/shop" for p in created[6:]}}
         rec.run_once()
     finally:
         client.close()

@@ -181,3 +181,33 @@ def test_kinds_only_gpu_claims_need_are_empty_when_not_served_or_not_permitted(
     assert len(calls) == 1  # looked for again only after ABSENT_RECHECK_SECONDS
     assert state.claim_templates("default") == frozenset()
     assert state.gpu_claims_label("default") == ""
+
+
+def test_an_owner_pod_not_fetched_yet_is_read_once_at_admission() -> None:
+    """Workers created right after their StatefulSet: the leader pod is read then, once."""
+    lws = ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet", "llm")
+    state = ClusterState.from_objects([_owned("StatefulSet", "llm", lws),
+                                       _owned("StatefulSet", "llm-0", ("v1", "Pod", "llm-0"))])
+    reads = []
+
+    def read_pod(namespace: str, name: str) -> dict:
+        reads.append((namespace, name))
+        return _owned("Pod", name, ("apps/v1", "StatefulSet", "llm"), "v1")
+
+    state.read_pod = read_pod
+    worker = b.pod(owner=("StatefulSet", "llm-0"), labels={})
+    for _ in range(3):
+        assert str(controller_chain(worker, "default", state)[-1]) == "LeaderWorkerSet/llm"
+    assert reads == [("default", "llm-0")]
+    failing = ClusterState.from_objects([_owned("StatefulSet", "x-0", ("v1", "Pod", "x-0"))])
+
+    def down(namespace: str, name: str) -> dict:
+        reads.append((namespace, name))
+        raise OSError("connection refused")
+
+    failing.read_pod = down
+    other = b.pod(owner=("StatefulSet", "x-0"), labels={})
+    assert [str(o) for o in controller_chain(other, "default", failing)] == [
+        "StatefulSet/x-0", "Pod/x-0"]
+    controller_chain(other, "default", failing)  # not read again within the retry time
+    assert reads.count(("default", "x-0")) == 1
