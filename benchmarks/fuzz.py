@@ -16,6 +16,8 @@ exits 1 when there is one. Bounded by ``--max-seconds``.
 from __future__ import annotations
 
 import argparse
+import collections
+import re
 import sys
 import tempfile
 import time
@@ -59,6 +61,11 @@ def main() -> int:
     print(fuzzing.summary(tally))
     print(f"server log: {log.count(' failed open: ')} fail-open lines, "
           f"{log.count('Traceback')} tracebacks")  # fmt: skip
+    causes = collections.Counter(
+        (m.group(1), m.group(2)) for m in re.finditer(
+            r" failed open: (\w+): .*? \(at ([\w.]+:\d+)\)", log))
+    for (kind, where), count in causes.most_common(10):
+        print(f"  fail-open {kind} at {where}: {count}")
     complete = tally.sent == args.bodies
     if not complete:
         print(f"stopped at --max-seconds after {tally.sent} of {args.bodies} bodies")

@@ -53,10 +53,12 @@ class Owner:
 
 def controller_ref(meta: Mapping[str, Any]) -> Owner | None:
     """The owner reference with ``controller: true`` of an object's metadata, if any."""
-    for ref in meta.get("ownerReferences") or []:
+    refs = meta.get("ownerReferences")
+    for ref in refs if isinstance(refs, list) else []:
         if isinstance(ref, Mapping) and ref.get("controller") and ref.get("kind"):
-            return Owner(str(ref["kind"]), str(ref.get("name") or ""),
-                         group_of(str(ref.get("apiVersion") or "")))
+            kind, name, version = ref["kind"], ref.get("name") or "", ref.get("apiVersion") or ""
+            if isinstance(kind, str) and isinstance(name, str) and isinstance(version, str):
+                return Owner(kind, name, group_of(version))
     return None
 
 

@@ -232,13 +232,34 @@ def _check_quantities(path: str, raw: Any, errors: list[str]) -> dict[str, Any]:
         try:
             values[name] = parse_decimal(value)
         except QuantityError:
-            errors.append(f"{path}.{name}: {value!r} is not a valid quantity (e.g. 250m, 512Mi)")
+            errors.append(f"{path}.{name}: {_shown(value)} is not a valid quantity "
+                          "(e.g. 250m, 512Mi)")
             continue
         if values[name] < 0:
             errors.append(f"{path}.{name}: must not be negative")
         elif is_gpu_resource(name) and values[name] != values[name].to_integral_value():
             errors.append(f"{path}.{name}: {value} must be a whole number of devices")
     return values
+
+
+def _object(path: str, value: Any, errors: list[str]) -> Mapping[str, Any]:
+    """``value`` when it is an object (or absent: empty); else an error naming ``path``."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        errors.append(f"{path}: must be an object")
+        return {}
+    return value
+
+
+def _array(path: str, value: Any, errors: list[str]) -> list[Any]:
+    """``value`` when it is a list (or absent: empty); else an error naming ``path``."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        errors.append(f"{path}: must be a list")
+        return []
+    return value
 
 
 def _enum(path: str, value: Any, allowed: tuple[str, ...], errors: list[str]) -> None:
@@ -305,8 +326,13 @@ def _check_boost(path: str, raw: Any, errors: list[str]) -> None:
 
 
 def _shown(value: Any) -> str:
-    """A value as the apiserver quotes it: strings in double quotes, numbers bare."""
-    return f'"{value}"' if isinstance(value, str) else repr(value)
+    """A value as the apiserver quotes it: strings in double quotes, numbers bare; a map or a
+    list by its type only (it may be nested a thousand levels deep)."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, Mapping | list):
+        return f"a {'map' if isinstance(value, Mapping) else 'list'}"
+    return repr(value)
 
 
 def _check_int(path: str, value: Any, maximum: int, errors: list[str]) -> None:
@@ -353,7 +379,9 @@ def validate_vpa(obj: Mapping[str, Any]) -> list[str]:
     ref = spec.get("targetRef")
     if not isinstance(ref, Mapping) or not ref.get("kind") or not ref.get("name"):
         errors.append("spec.targetRef: Required value: kind and name of the workload to scale")
-    update = spec.get("updatePolicy") or {}
+    elif not all(isinstance(ref.get(f, ""), str) for f in ("kind", "name", "apiVersion")):
+        errors.append("spec.targetRef: kind, name and apiVersion must be strings")
+    update = _object("spec.updatePolicy", spec.get("updatePolicy"), errors)
     _enum("spec.updatePolicy.updateMode", update.get("updateMode"), UPDATE_MODES, errors)
     min_replicas = update.get("minReplicas")
     if min_replicas is not None and (not isinstance(min_replicas, int) or min_replicas <= 0):
@@ -362,10 +390,14 @@ def validate_vpa(obj: Mapping[str, Any]) -> list[str]:
                INT32_MAX, errors)  # fmt: skip
     _check_eviction_requirements(update.get("evictionRequirements"), errors)
     _check_boost("spec.startupBoost", spec.get("startupBoost"), errors)
-    recommenders = spec.get("recommenders") or []
+    recommenders = _array("spec.recommenders", spec.get("recommenders"), errors)
     if len(recommenders) > 1:
         errors.append("spec.recommenders: Too many: must have at most 1 item")
-    policies = (spec.get("resourcePolicy") or {}).get("containerPolicies") or []
+    if any(not isinstance(r, Mapping) for r in recommenders):
+        errors.append("spec.recommenders: each item must be an object with a name")
+    resource_policy = _object("spec.resourcePolicy", spec.get("resourcePolicy"), errors)
+    policies = _array("spec.resourcePolicy.containerPolicies",
+                      resource_policy.get("containerPolicies"), errors)
     for i, policy in enumerate(policies):
         path = f"spec.resourcePolicy.containerPolicies[{i}]"
         if not isinstance(policy, Mapping):

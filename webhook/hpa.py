@@ -60,7 +60,8 @@ def _v2_metric(raw: Mapping[str, Any]) -> ResourceMetric | None:
         container = None
     elif kind == "ContainerResource":
         source = raw.get("containerResource") or {}
-        container = source.get("container") or None
+        container = source.get("container") if isinstance(source, Mapping) else None
+        container = container if isinstance(container, str) and container else None
     else:
         return None
     if not isinstance(source, Mapping) or not isinstance(source.get("name"), str):
@@ -74,9 +75,13 @@ def parse_hpa(obj: Mapping[str, Any], version: str = "v2") -> Hpa:
     """Parse an HPA of API ``version`` (v1 or v2*); raises ValueError without a target."""
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
+    if not isinstance(meta, Mapping) or not isinstance(spec, Mapping):
+        raise ValueError("metadata and spec must be objects")
     ref = spec.get("scaleTargetRef") or {}
     if not isinstance(ref, Mapping) or not ref.get("kind") or not ref.get("name"):
         raise ValueError("spec.scaleTargetRef: Required value")
+    if not isinstance(ref["kind"], str) or not isinstance(ref["name"], str):
+        raise ValueError("spec.scaleTargetRef: kind and name must be strings")
     metrics: list[ResourceMetric] = []
     external: list[str] = []
     if version == "v1":
@@ -85,12 +90,15 @@ def parse_hpa(obj: Mapping[str, Any], version: str = "v2") -> Hpa:
         raw_metrics = spec.get("metrics")
         if not raw_metrics:
             metrics.append(ResourceMetric(CPU))
-        for raw in raw_metrics or []:
+        for raw in raw_metrics if isinstance(raw_metrics, list) else []:
             metric = _v2_metric(raw) if isinstance(raw, Mapping) else None
             if metric is not None:
                 metrics.append(metric)
             elif isinstance(raw, Mapping) and raw.get("type") == "External":
-                name = ((raw.get("external") or {}).get("metric") or {}).get("name")
+                external_spec = raw.get("external")
+                metric_spec = external_spec.get("metric") if isinstance(external_spec, Mapping) \
+                    else None
+                name = metric_spec.get("name") if isinstance(metric_spec, Mapping) else None
                 if isinstance(name, str):
                     external.append(name)
     return Hpa(

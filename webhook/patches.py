@@ -54,6 +54,8 @@ def _diff(original: Mapping[str, Any], mutated: Mapping[str, Any], path: str
             ops.append({"op": "add", "path": pointer, "value": value})
             continue
         old = original[key]
+        if old is value:  # shared, not copied: unchanged (and possibly very deep)
+            continue
         if isinstance(value, dict) and isinstance(old, dict):
             if all(k in value for k in old):
                 ops.extend(_diff(old, value, pointer))

@@ -70,9 +70,12 @@ def matching_vpa(
     return candidates[0], chain
 
 
-def _copy(value: Any) -> Any:
-    """Copy nested dicts (resources, annotations); other values are immutable or replaced."""
-    return {k: _copy(v) for k, v in value.items()} if isinstance(value, dict) else value
+def _copy(value: Any, depth: int = 3) -> Any:
+    """Copy the dicts the plan may edit (resources -> requests/limits, annotations); deeper
+    values are never edited, so they are shared (a nested value can be 1,000 levels deep)."""
+    if not isinstance(value, dict) or depth == 0:
+        return value
+    return {k: _copy(v, depth - 1) for k, v in value.items()}
 
 
 def _parts(pod: Mapping[str, Any], indexes: Iterable[int]) -> dict[str, dict[str, Any]]:
@@ -132,7 +135,10 @@ def plan_pod(
     if entry is None:
         return PodPlan(reason="no VPA targets " + (str(chain[-1]) if chain else "a bare pod"))
     vpa = entry.vpa
-    containers = (pod.get("spec") or {}).get("containers") or []
+    spec = pod.get("spec")
+    containers = spec.get("containers") if isinstance(spec, dict) else None
+    if not isinstance(containers, list) or not all(isinstance(c, dict) for c in containers):
+        return PodPlan(vpa=entry, reason="spec.containers is not a list of objects")
     boosts = {
         i: b for i, c in enumerate(containers) if boost and (b := vpa.boost_for(c.get("name", "")))
     }
@@ -148,6 +154,9 @@ def plan_pod(
     sizing_on = vpa.update_mode != "Off"
     for index, container in enumerate(containers):
         name = container.get("name", "")
+        if not isinstance(name, str):  # the apiserver never sends one; leave it alone
+            others.append(container.get("resources") or {})
+            continue
         policy = vpa.policy_for(name)
         rec = entry.recommendations.get(name) if sizing_on else None
         if rec is None or (policy is not None and policy.mode == "Off"):
@@ -189,7 +198,8 @@ def plan_pod(
         )
     if claim_notes:
         annotations[GPU_CLAIMS] = "; ".join(claim_notes)
-    annotations[OBSERVED_ANNOTATION] = ", ".join(str(c.get("name", "")) for c in containers)
+    annotations[OBSERVED_ANNOTATION] = ", ".join(
+        n for c in containers if isinstance(n := c.get("name", ""), str))
     if boosted:
         annotations[BOOST_ANNOTATION] = boost_annotation(boosted)
     notes = [

@@ -91,7 +91,8 @@ def size_container(
     limit_range: Bounds,
 ) -> Sizing:
     """Size ``container`` for the recommendation ``target`` (a status resource map)."""
-    resources = container.get("resources") or {}
+    resources = container.get("resources")
+    resources = resources if isinstance(resources, Mapping) else {}
     old_requests = quantities(resources.get("requests"))
     old_limits = quantities(resources.get("limits"))
     wanted = controlled(
