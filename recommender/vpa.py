@@ -184,7 +184,9 @@ def parse_container_policy(raw: Mapping[str, Any]) -> ContainerPolicy:
         mode=raw.get("mode") or "Auto",
         min_allowed=_resources(raw.get("minAllowed")),
         max_allowed=_resources(raw.get("maxAllowed")),
-        controlled_resources=tuple(controlled) if controlled else DEFAULT_CONTROLLED_RESOURCES,
+        # An explicit empty list controls nothing (upstream: only an absent list is the default).
+        controlled_resources=DEFAULT_CONTROLLED_RESOURCES if controlled is None
+        else tuple(controlled),
         controlled_values=raw.get("controlledValues") or "RequestsAndLimits",
         startup_boost=parse_boost(raw.get("startupBoost")),
         oom_bump_up_ratio=_ratio(raw.get("oomBumpUpRatio")),
@@ -412,6 +414,10 @@ def validate_vpa(obj: Mapping[str, Any]) -> list[str]:
                 f"{path}.controlledValues: controlledValues shouldn't be specified "
                 "if container scaling mode is off"
             )
+        controlled = _array(f"{path}.controlledResources", policy.get("controlledResources"),
+                            errors)
+        if any(not isinstance(r, str) for r in controlled):
+            errors.append(f"{path}.controlledResources: each item must be a resource name")
         _check_boost(f"{path}.startupBoost", policy.get("startupBoost"), errors)
         _check_per_vpa(path, policy, errors)
         low = _check_quantities(f"{path}.minAllowed", policy.get("minAllowed"), errors)

@@ -78,3 +78,13 @@ def test_a_valid_file_with_status_and_a_trailing_separator_loads(tmp_path, capsy
     history.write_text("timestamp,namespace,workload,pod,container,resource,value\n"
                        "1790000000,shop,Deployment/web,web-1,app,cpu,0.5\n")
     assert main(["recommend", "--history", str(history), "--policy", str(path)]) == 0
+
+
+def test_an_empty_controlled_resources_list_controls_nothing() -> None:
+    """As upstream: only an absent ``controlledResources`` means cpu and memory."""
+    from recommender.vpa import parse_container_policy
+
+    assert parse_container_policy({"containerName": "*"}).controlled_resources == (
+        "cpu", "memory")
+    assert parse_container_policy({"containerName": "*",
+                                   "controlledResources": []}).controlled_resources == ()
