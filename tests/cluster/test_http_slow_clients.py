@@ -17,9 +17,9 @@ from prometheus_client import CollectorRegistry, Counter
 
 from recommender.cluster.server import LIMITS, serve
 from recommender.httpserver import ConnectionLimits, GuardedHTTPServer
+from tests.slow_clients import HOST, closed_by_server, trickling
 
 pytestmark = pytest.mark.slow
-HOST = "127.0.0.1"
 
 
 @contextlib.contextmanager
@@ -42,20 +42,6 @@ def _get(server: GuardedHTTPServer, path: str) -> tuple[int, bytes, float]:
         return reply.status, reply.read(), time.monotonic() - started
 
 
-def _closed_by_server(conn: socket.socket, within: float) -> float | None:
-    conn.settimeout(0.1)
-    started = time.monotonic()
-    while time.monotonic() - started < within:
-        try:
-            if conn.recv(1024) == b"":
-                return time.monotonic() - started
-        except TimeoutError:
-            continue
-        except ConnectionError:
-            return time.monotonic() - started
-    return None
-
-
 def test_slow_and_idle_clients_neither_stop_it_nor_hold_threads() -> None:
     """100 connections trickling a request head and 200 idle ones: scrapes and probes are
     answered at once, and the server holds at most its connection cap in threads."""
@@ -66,27 +52,16 @@ def test_slow_and_idle_clients_neither_stop_it_nor_hold_threads() -> None:
         for conn in slow:
             conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
         idle = [socket.create_connection((HOST, port), timeout=5) for _ in range(200)]
-        stop = threading.Event()
-
-        def trickle() -> None:
-            while not stop.wait(0.5):
-                for conn in slow:
-                    with contextlib.suppress(OSError):
-                        conn.sendall(b"X")
-
-        trickler = threading.Thread(target=trickle, daemon=True)
-        trickler.start()
         try:
-            time.sleep(1.0)
-            threads = threading.active_count() - before
-            waits = []
-            for path in ("/metrics", "/healthz") * 5:
-                status, body, seconds = _get(server, path)
-                assert status == 200 and body
-                waits.append(seconds)
+            with trickling(slow):
+                time.sleep(1.0)
+                threads = threading.active_count() - before
+                waits = []
+                for path in ("/metrics", "/healthz") * 5:
+                    status, body, seconds = _get(server, path)
+                    assert status == 200 and body
+                    waits.append(seconds)
         finally:
-            stop.set()
-            trickler.join(5)
             for conn in slow + idle:
                 conn.close()
     assert max(waits) < 1.0, waits
@@ -100,21 +75,11 @@ def test_a_slow_head_and_an_idle_connection_are_closed_at_the_deadline() -> None
         idle = socket.create_connection((HOST, port), timeout=5)
         slow = socket.create_connection((HOST, port), timeout=5)
         slow.sendall(b"GET /metrics HTTP/1.1\r\n")
-        stop = threading.Event()
-
-        def trickle() -> None:
-            while not stop.wait(0.3):
-                with contextlib.suppress(OSError):
-                    slow.sendall(b"X")
-
-        trickler = threading.Thread(target=trickle, daemon=True)
-        trickler.start()
         try:
-            closed_idle = _closed_by_server(idle, 4)
-            closed_slow = _closed_by_server(slow, 4)
+            with trickling([slow], every=0.3):
+                closed_idle = closed_by_server(idle, 4)
+                closed_slow = closed_by_server(slow, 4)
         finally:
-            stop.set()
-            trickler.join(5)
             idle.close()
             slow.close()
     assert closed_idle is not None and 1.0 < closed_idle < 2.5, closed_idle

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +19,11 @@ from recommender.httpserver import ConnectionLimits
 from recommender.metrics_api.auth import Authenticator, Authorizer, RequestHeaderConfig
 from recommender.metrics_api.board import MetricBoard
 from recommender.metrics_api.server import MetricsApiServer
+from tests.slow_clients import HOST, closed_by_server, half_client_hello, trickling
 
 from .test_server import HPA, Reviews, call
 
 pytestmark = pytest.mark.slow
-HOST = "127.0.0.1"
 
 
 def _server(pki: dict[str, Path], **limits: Any) -> MetricsApiServer:
@@ -58,45 +57,6 @@ def _tls(server: MetricsApiServer, pki: dict[str, Path]) -> ssl.SSLSocket:
     return _context(pki).wrap_socket(raw, server_hostname=HOST)
 
 
-def _half_client_hello(server: MetricsApiServer, pki: dict[str, Path]) -> socket.socket:
-    """A TCP connection that sent the first half of a real ClientHello, then nothing."""
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = _context(pki).wrap_bio(incoming, outgoing, server_hostname=HOST)
-    with contextlib.suppress(ssl.SSLWantReadError):
-        tls.do_handshake()
-    hello = outgoing.read()
-    raw = socket.create_connection((HOST, server.server_address[1]), timeout=5)
-    raw.sendall(hello[: len(hello) // 2])
-    return raw
-
-
-def _closed_by_server(conn: socket.socket, within: float) -> float | None:
-    """Seconds until the server closes ``conn`` (None: still open after ``within``)."""
-    conn.settimeout(0.1)
-    started = time.monotonic()
-    while time.monotonic() - started < within:
-        try:
-            if conn.recv(1024) == b"":
-                return time.monotonic() - started
-        except (TimeoutError, ssl.SSLWantReadError):
-            continue
-        except (ConnectionError, ssl.SSLError):
-            return time.monotonic() - started
-    return None
-
-
-def _trickle(conns: list[ssl.SSLSocket], stop: threading.Event) -> threading.Thread:
-    def run() -> None:
-        while not stop.wait(0.5):
-            for conn in conns:
-                with contextlib.suppress(OSError):
-                    conn.sendall(b"X")
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_slow_stalled_and_idle_clients_do_not_stop_the_api(pki: dict[str, Path]) -> None:
     """100 connections trickling a request head, 50 stalled handshakes and 200 idle TCP
     connections, far over the 64-connection cap: the HPA's requests are answered at once."""
@@ -106,22 +66,19 @@ def test_slow_stalled_and_idle_clients_do_not_stop_the_api(pki: dict[str, Path])
             conn.sendall(b"GET /apis HTTP/1.1\r\nHost: x\r\n")
         port = server.server_address[1]
         stalled = [socket.create_connection((HOST, port), timeout=5) for _ in range(25)]
-        stalled += [_half_client_hello(server, pki) for _ in range(25)]
+        stalled += [half_client_hello(_context(pki), port) for _ in range(25)]
         idle = [socket.create_connection((HOST, port), timeout=5) for _ in range(200)]
-        stop = threading.Event()
-        trickler = _trickle(slow, stop)
         try:
-            time.sleep(1.0)
-            waits = []
-            for _ in range(10):
-                started = time.monotonic()
-                code, _ = call(server, pki, "/apis", "proxy", HPA)
-                waits.append(time.monotonic() - started)
-                assert code == 200
-            assert server.open_connections <= 64
+            with trickling(slow):
+                time.sleep(1.0)
+                waits = []
+                for _ in range(10):
+                    started = time.monotonic()
+                    code, _ = call(server, pki, "/apis", "proxy", HPA)
+                    waits.append(time.monotonic() - started)
+                    assert code == 200
+                assert server.open_connections <= 64
         finally:
-            stop.set()
-            trickler.join(5)
             for conn in slow + stalled + idle:
                 conn.close()
     assert max(waits) < 1.0, waits
@@ -139,17 +96,14 @@ def test_connections_are_closed_at_their_deadlines(pki: dict[str, Path]) -> None
         kept = _tls(server, pki)
         kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert kept.recv(4096).startswith(b"HTTP/1.1 200")
-        stop = threading.Event()
-        trickler = _trickle([slow], stop)
         try:
-            handshake = _closed_by_server(stalled, 4)
-            assert handshake is not None and 0.5 < handshake < 2.0, handshake
-            head = _closed_by_server(slow, 4)
-            assert head is not None and handshake + head < 3.5, (handshake, head)
-            idle = _closed_by_server(kept, 4)
-            assert idle is not None, "the idle kept-alive connection was not closed"
+            with trickling([slow]):
+                handshake = closed_by_server(stalled, 4)
+                assert handshake is not None and 0.5 < handshake < 2.0, handshake
+                head = closed_by_server(slow, 4)
+                assert head is not None and handshake + head < 3.5, (handshake, head)
+                idle = closed_by_server(kept, 4)
+                assert idle is not None, "the idle kept-alive connection was not closed"
         finally:
-            stop.set()
-            trickler.join(5)
             for conn in (stalled, slow, kept):
                 conn.close()

@@ -6,11 +6,9 @@ handshakes, headers and bodies without a deadline: eight slow clients stopped th
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.slow_clients import HOST, closed_by_server, half_client_hello, trickling
 from webhook.app import MAX_BODY_BYTES
 from webhook.intake import HANDSHAKE_SECONDS, HEAD_SECONDS
 from webhook.worker import MAX_IDLE
@@ -27,7 +26,6 @@ from .test_server import Server
 
 pytestmark = pytest.mark.slow
 
-HOST = "127.0.0.1"
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +44,6 @@ def _tls(server: Server) -> ssl.SSLSocket:
     return _context(server).wrap_socket(raw, server_hostname=HOST)
 
 
-def _half_client_hello(server: Server) -> socket.socket:
-    """A TCP connection that sent the first half of a real ClientHello, then nothing."""
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = _context(server).wrap_bio(incoming, outgoing, server_hostname=HOST)
-    with contextlib.suppress(ssl.SSLWantReadError):
-        tls.do_handshake()
-    hello = outgoing.read()
-    raw = socket.create_connection((HOST, server.port), timeout=5)
-    raw.sendall(hello[: len(hello) // 2])
-    return raw
-
-
 def _admit(server: Server) -> float:
     """Seconds a fresh connection takes to get a pod admitted."""
     started = time.monotonic()
@@ -70,21 +56,6 @@ def _admit(server: Server) -> float:
     return time.monotonic() - started
 
 
-def _closed_by_server(conn: socket.socket, within: float) -> float | None:
-    """Seconds until the server closes ``conn`` (None: still open after ``within``)."""
-    conn.settimeout(0.1)
-    started = time.monotonic()
-    while time.monotonic() - started < within:
-        try:
-            if conn.recv(1024) == b"":
-                return time.monotonic() - started
-        except (TimeoutError, ssl.SSLWantReadError):
-            continue
-        except (ConnectionError, ssl.SSLError):
-            return time.monotonic() - started
-    return None
-
-
 def test_slow_stalled_and_idle_connections_do_not_stop_admissions(server: Server) -> None:
     """50 connections trickling headers a byte at a time, 50 stalled TLS handshakes (nothing
     or half a ClientHello) and 100 idle TCP connections; fresh admissions answer at once."""
@@ -92,24 +63,13 @@ def test_slow_stalled_and_idle_connections_do_not_stop_admissions(server: Server
     for conn in slow:
         conn.sendall(b"POST /mutate HTTP/1.1\r\nHost: x\r\n")
     stalled = [socket.create_connection((HOST, server.port), timeout=5) for _ in range(25)]
-    stalled += [_half_client_hello(server) for _ in range(25)]
+    stalled += [half_client_hello(_context(server), server.port) for _ in range(25)]
     idle = [socket.create_connection((HOST, server.port), timeout=5) for _ in range(100)]
-    stop = threading.Event()
-
-    def trickle() -> None:
-        while not stop.wait(0.5):
-            for conn in slow:
-                with contextlib.suppress(OSError):
-                    conn.sendall(b"X")
-
-    trickler = threading.Thread(target=trickle, daemon=True)
-    trickler.start()
     try:
-        time.sleep(1.0)  # every thread would be taken by now
-        waits = [_admit(server) for _ in range(10)]
+        with trickling(slow):
+            time.sleep(1.0)  # every thread would be taken by now
+            waits = [_admit(server) for _ in range(10)]
     finally:
-        stop.set()
-        trickler.join(5)
         for conn in slow + stalled + idle:
             conn.close()
     assert max(waits) < 1.0, waits
@@ -121,24 +81,14 @@ def test_connections_are_closed_at_their_deadlines(server: Server) -> None:
     stalled = socket.create_connection((HOST, server.port), timeout=5)
     slow = _tls(server)
     slow.sendall(b"POST /mutate HTTP/1.1\r\n")
-    stop = threading.Event()
-
-    def trickle() -> None:
-        while not stop.wait(0.5):
-            with contextlib.suppress(OSError):
-                slow.sendall(b"X")
-
-    trickler = threading.Thread(target=trickle, daemon=True)
-    trickler.start()
     try:
-        handshake = _closed_by_server(stalled, HANDSHAKE_SECONDS + 2)
-        assert handshake is not None and handshake > HANDSHAKE_SECONDS - 1
-        head = _closed_by_server(slow, HEAD_SECONDS + 2 - handshake)
-        assert head is not None, "the slow head was not closed"
-        assert HEAD_SECONDS - 1 < handshake + head < HEAD_SECONDS + 2
+        with trickling([slow]):
+            handshake = closed_by_server(stalled, HANDSHAKE_SECONDS + 2)
+            assert handshake is not None and handshake > HANDSHAKE_SECONDS - 1
+            head = closed_by_server(slow, HEAD_SECONDS + 2 - handshake)
+            assert head is not None, "the slow head was not closed"
+            assert HEAD_SECONDS - 1 < handshake + head < HEAD_SECONDS + 2
     finally:
-        stop.set()
-        trickler.join(5)
         stalled.close()
         slow.close()
 
@@ -197,7 +147,7 @@ def test_idle_kept_alive_connections_are_capped_oldest_first(tmp_path: Path) -> 
             conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             assert _response(conn)[0].startswith(b"HTTP/1.1 200")
             kept.append(conn)
-        assert _closed_by_server(kept[0], within=2) is not None
+        assert closed_by_server(kept[0], within=2) is not None
         kept[-1].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         assert _response(kept[-1])[0].startswith(b"HTTP/1.1 200")
         assert _admit(srv) < 1.0
