@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,56 +138,56 @@ def _replaced(server: Server, before: set[int], timeout: float = 30.0) -> bool:
     return False
 
 
+@pytest.fixture
+def server(kube_cluster: KubeCluster, tmp_path: Path, sized_pod: tuple[dict[str, Any], str]
+           ) -> Iterator[Server]:
+    """The webhook (2 workers) on the cluster's caches, sizing the pod, both workers listening."""
+    pod, namespace = sized_pod
+    running = Server(tmp_path, cluster=["--kubeconfig", str(kube_cluster.kubeconfig)],
+                     workers=WORKERS, threads=2)
+    try:
+        wait_until(lambda: _sized(running.post("/mutate", _review(pod, namespace))), timeout=30,
+                   what="the webhook to size the pod")
+        wait_until(lambda: _all_listening(running), timeout=30, what="both workers listening")
+        yield running
+    finally:
+        running.stop()
+
+
 def test_a_replaced_worker_admits_only_with_synced_caches(
-    kube_cluster: KubeCluster, tmp_path: Path, sized_pod: tuple[dict[str, Any], str]
+    server: Server, sized_pod: tuple[dict[str, Any], str]
 ) -> None:
     pod, namespace = sized_pod
-    server = Server(tmp_path, cluster=["--kubeconfig", str(kube_cluster.kubeconfig)],
-                    workers=WORKERS, threads=2)
-    try:
-        wait_until(lambda: _sized(server.post("/mutate", _review(pod, namespace))), timeout=30,
-                   what="the webhook to size the pod")
-        wait_until(lambda: _all_listening(server), timeout=30, what="both workers listening")
-        with Admissions(server, pod, namespace) as admissions:
-            time.sleep(0.5)
-            before = _workers(server)
-            killed = min(before)
-            os.kill(killed, signal.SIGKILL)
-            replaced = _replaced(server, {killed})
-            time.sleep(3)  # the replacement serves for a while
-        assert replaced, server.output()
-        outcomes = admissions.outcomes
-        unsized = [o for o in outcomes if o != "sized" and not o.startswith("error")]
-        assert len(outcomes) > 50 and not unsized, (len(outcomes), unsized[:5])
-        # Connections the killed worker had accepted or queued die with it, at the kill: a few
-        # per client thread at most, however loaded the machine.
-        lost = [o for o in outcomes if o.startswith("error")]
-        assert len(lost) <= 3 * len(admissions.threads), lost
-    finally:
-        server.stop()
+    with Admissions(server, pod, namespace) as admissions:
+        time.sleep(0.5)
+        before = _workers(server)
+        killed = min(before)
+        os.kill(killed, signal.SIGKILL)
+        replaced = _replaced(server, {killed})
+        time.sleep(3)  # the replacement serves for a while
+    assert replaced, server.output()
+    outcomes = admissions.outcomes
+    unsized = [o for o in outcomes if o != "sized" and not o.startswith("error")]
+    assert len(outcomes) > 50 and not unsized, (len(outcomes), unsized[:5])
+    # Connections the killed worker had accepted or queued die with it, at the kill: a few
+    # per client thread at most, however loaded the machine.
+    lost = [o for o in outcomes if o.startswith("error")]
+    assert len(lost) <= 3 * len(admissions.threads), lost
 
 
 def test_a_reload_keeps_the_old_workers_until_the_new_ones_listen(
-    kube_cluster: KubeCluster, tmp_path: Path, sized_pod: tuple[dict[str, Any], str]
+    server: Server, sized_pod: tuple[dict[str, Any], str]
 ) -> None:
     """SIGHUP: the new workers open their sockets only once their caches have synced; the old
     ones serve until then, so no admission is refused or unsized during a reload."""
     pod, namespace = sized_pod
-    server = Server(tmp_path, cluster=["--kubeconfig", str(kube_cluster.kubeconfig)],
-                    workers=WORKERS, threads=2)
-    try:
-        wait_until(lambda: _sized(server.post("/mutate", _review(pod, namespace))), timeout=30,
-                   what="the webhook to size the pod")
-        wait_until(lambda: _all_listening(server), timeout=30, what="both workers listening")
-        with Admissions(server, pod, namespace) as admissions:
-            time.sleep(0.5)
-            before = _workers(server)
-            os.kill(server.proc.pid, signal.SIGHUP)
-            replaced = _replaced(server, before)
-            time.sleep(2)
-        assert replaced, server.output()
-        outcomes = admissions.outcomes
-        failed = [o for o in outcomes if o != "sized"]
-        assert len(outcomes) > 50 and not failed, (len(outcomes), failed[:5])
-    finally:
-        server.stop()
+    with Admissions(server, pod, namespace) as admissions:
+        time.sleep(0.5)
+        before = _workers(server)
+        os.kill(server.proc.pid, signal.SIGHUP)
+        replaced = _replaced(server, before)
+        time.sleep(2)
+    assert replaced, server.output()
+    outcomes = admissions.outcomes
+    failed = [o for o in outcomes if o != "sized"]
+    assert len(outcomes) > 50 and not failed, (len(outcomes), failed[:5])
